@@ -1,0 +1,4 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+from .backbones import L2ViT
+
+__all__ = ['L2ViT']

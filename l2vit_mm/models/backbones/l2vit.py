@@ -1,0 +1,256 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+from itertools import chain
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..layers import ConvStem, Downsample, LGABlock, LWABlock
+
+
+class L2ViT(BaseModule):
+    """L2ViT backbone: local window and linear global attention.
+
+    A PyTorch implementation of `Breaking the Low-Rank Dilemma of Linear
+    Attention <https://arxiv.org/abs/2501.16182>`_. Each of the four stages
+    starts with a downsampling layer (a convolutional stem for the first) and
+    alternates local window attention blocks (even indices) with enhanced
+    linear global attention blocks (odd indices). Parameter names follow the
+    authors' release, so their checkpoints load after a prefix change.
+
+    Args:
+        arch (str | dict): L2ViT architecture. One of ``'tiny'``,
+            ``'small'``, ``'base'`` (or ``'t'``, ``'s'``, ``'b'``), or a dict
+            with the keys ``embed_dims``, ``depths`` and ``num_heads``, each a
+            list with one entry per stage. Defaults to ``'tiny'``.
+        in_channels (int): Number of input image channels. Defaults to 3.
+        window_size (int): Side of the local attention windows.
+            Defaults to 7.
+        mlp_ratio (float): Ratio of the MLP hidden channels to the input
+            channels. Defaults to 4.
+        drop_path_rate (float): Stochastic depth rate, increased linearly
+            from 0 over all blocks. Defaults to 0.
+        out_indices (Sequence[int] | int): Stages whose outputs are returned,
+            each after its own LayerNorm ``norm{i}``. Negative indices count
+            from the last stage. Defaults to ``(3, )``.
+        frozen_stages (int): ``0`` freezes the stem, ``k > 0`` freezes the
+            stem and stages ``0 .. k-1`` (a stage includes the downsampling
+            layer in front of it, and its ``norm{i}``). ``-1`` freezes
+            nothing. Defaults to -1.
+        norm_eval (bool): Keep the BatchNorm layers in eval mode while
+            training (frozen running statistics). Defaults to False.
+        with_cp (bool): Recompute each block's activations in backward to
+            save memory. Defaults to False.
+        init_cfg (dict | list[dict], optional): Initialization config.
+            Defaults to truncated normal (std 0.02) for linear and conv
+            layers, ones and zeros for norms, as the authors.
+
+    Note:
+        The network runs on channels-last ``(B, H, W, C)`` maps internally;
+        ``forward`` takes and returns NCHW tensors. Inputs of any size work:
+        the stem pads to a multiple of 4, downsampling layers pad odd sizes
+        and window attention pads to a multiple of the window, all with
+        zeros on the right and bottom, as the authors' implementation.
+    """
+    arch_zoo = {
+        **dict.fromkeys(['t', 'tiny'],
+                        {'embed_dims': [96, 192, 384, 768],
+                         'depths':     [2, 2, 6, 2],
+                         'num_heads':  [3, 6, 12, 24]}),
+        **dict.fromkeys(['s', 'small'],
+                        {'embed_dims': [96, 192, 384, 768],
+                         'depths':     [2, 2, 18, 2],
+                         'num_heads':  [3, 6, 12, 24]}),
+        **dict.fromkeys(['b', 'base'],
+                        {'embed_dims': [128, 256, 512, 1024],
+                         'depths':     [2, 2, 18, 2],
+                         'num_heads':  [4, 8, 16, 32]}),
+    }  # yapf: disable
+    arch_keys = ('embed_dims', 'depths', 'num_heads')
+
+    def __init__(self,
+                 arch='tiny',
+                 in_channels=3,
+                 window_size=7,
+                 mlp_ratio=4.,
+                 drop_path_rate=0.,
+                 out_indices=(3, ),
+                 frozen_stages=-1,
+                 norm_eval=False,
+                 with_cp=False,
+                 init_cfg=None):
+        if init_cfg is None:
+            init_cfg = [
+                dict(
+                    type='TruncNormal',
+                    layer=['Conv2d', 'Linear'],
+                    std=.02,
+                    bias=0.),
+                dict(
+                    type='Constant',
+                    layer=['LayerNorm', '_BatchNorm'],
+                    val=1.,
+                    bias=0.)
+            ]
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = self.parse_arch(arch)
+        self.embed_dims = self.arch_settings['embed_dims']
+        self.depths = self.arch_settings['depths']
+        self.num_heads = self.arch_settings['num_heads']
+        self.num_stages = len(self.depths)
+        self.in_channels = in_channels
+        self.out_indices = self._parse_out_indices(out_indices)
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(
+                f'frozen_stages must be in [-1, {self.num_stages}], '
+                f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
+        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        self.downsample_layers = nn.ModuleList()
+        self.stages = nn.ModuleList()
+        for i, (dims, depth, heads) in enumerate(
+                zip(self.embed_dims, self.depths, self.num_heads)):
+            if i == 0:
+                self.downsample_layers.append(ConvStem(in_channels, dims))
+            else:
+                self.downsample_layers.append(
+                    Downsample(self.embed_dims[i - 1], dims))
+            stage_dpr, dpr = dpr[:depth], dpr[depth:]
+            self.stages.append(
+                nn.Sequential(*[
+                    LWABlock(dims, heads, window_size, mlp_ratio,
+                             stage_dpr[j], with_cp) if j %
+                    2 == 0 else LGABlock(dims, heads, mlp_ratio, stage_dpr[j],
+                                         with_cp) for j in range(depth)
+                ]))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(self.embed_dims[i]))
+
+    @classmethod
+    def parse_arch(cls, arch):
+        """Check an architecture name or dict and return its settings.
+
+        Args:
+            arch (str | dict): An ``arch_zoo`` name or a dict with the keys
+                ``embed_dims``, ``depths`` and ``num_heads``.
+
+        Returns:
+            dict: The three per-stage lists.
+        """
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown L2ViT arch {arch!r}; valid archs are '
+                    f'{sorted(cls.arch_zoo)} or a dict with keys '
+                    f'{list(cls.arch_keys)}')
+            return {k: list(v) for k, v in cls.arch_zoo[arch.lower()].items()}
+        if not isinstance(arch, dict):
+            raise TypeError(
+                f'arch must be a str or a dict, got {type(arch).__name__}')
+        missing = [k for k in cls.arch_keys if k not in arch]
+        extra = [k for k in arch if k not in cls.arch_keys]
+        if missing or extra:
+            raise ValueError(
+                f'A custom L2ViT arch needs exactly the keys '
+                f'{list(cls.arch_keys)}; missing {missing}, unexpected '
+                f'{extra}')
+        settings = {}
+        for key in cls.arch_keys:
+            value = arch[key]
+            if (not isinstance(value, Sequence) or len(value) == 0
+                    or not all(isinstance(v, int) and v > 0 for v in value)):
+                raise ValueError(
+                    f'arch[{key!r}] must be a non-empty list of positive '
+                    f'ints, got {value!r}')
+            settings[key] = list(value)
+        lengths = {k: len(v) for k, v in settings.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(
+                f'arch lists must have one entry per stage, got lengths '
+                f'{lengths}')
+        for dims, heads in zip(settings['embed_dims'], settings['num_heads']):
+            if dims % heads:
+                raise ValueError(
+                    f'embed_dims {dims} is not divisible by num_heads {heads}'
+                    f' in arch {settings}')
+        if settings['embed_dims'][0] % 2:
+            raise ValueError('arch embed_dims[0] must be even (the stem has '
+                             f'embed_dims[0] // 2 channels), got '
+                             f'{settings["embed_dims"][0]}')
+        return settings
+
+    def _parse_out_indices(self, out_indices):
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        if not isinstance(out_indices, Sequence) or len(out_indices) == 0:
+            raise TypeError('out_indices must be an int or a non-empty '
+                            f'sequence of ints, got {out_indices!r}')
+        parsed = []
+        for index in out_indices:
+            if not -self.num_stages <= index < self.num_stages:
+                raise ValueError(
+                    f'out_indices {list(out_indices)} has {index}, out of '
+                    f'range for {self.num_stages} stages')
+            parsed.append(index % self.num_stages)
+        return tuple(sorted(set(parsed)))
+
+    @property
+    def num_features(self):
+        """list[int]: Channels of the maps of ``out_indices``."""
+        return [self.embed_dims[i] for i in self.out_indices]
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        """Extract multi-scale features.
+
+        Args:
+            x (Tensor): Images of shape (B, in_channels, H, W).
+
+        Returns:
+            tuple[Tensor]: One (B, C_i, ceil(H/s_i), ceil(W/s_i)) map per
+            entry of ``out_indices``, with strides s = 4, 8, 16, 32.
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'L2ViT expects input of shape (N, {self.in_channels}, H, W),'
+                f' got {tuple(x.shape)}')
+        outs = []
+        for i in range(self.num_stages):
+            x = self.stages[i](self.downsample_layers[i](x))
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(x)
+                outs.append(out.permute(0, 3, 1, 2).contiguous())
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.downsample_layers[0]]
+        for i in range(self.frozen_stages):
+            frozen += [self.downsample_layers[i], self.stages[i]]
+            if i in self.out_indices:
+                frozen.append(getattr(self, f'norm{i}'))
+        for module in frozen:
+            module.eval()
+        for param in chain(*(m.parameters() for m in frozen)):
+            param.requires_grad = False
+
+    def train(self, mode=True):
+        """Set train/eval mode, keeping frozen parts and BatchNorms in eval.
+
+        Args:
+            mode (bool): Training mode. Defaults to True.
+
+        Returns:
+            L2ViT: The module itself.
+        """
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self

@@ -1,0 +1,172 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""The two token mixers of L2ViT: window softmax and linear attention."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+
+def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
+    """Split a channels-last map into non-overlapping windows.
+
+    Args:
+        x (Tensor): A map of shape (B, H, W, C); H and W are multiples of
+            ``window_size``.
+        window_size (int): The window side.
+
+    Returns:
+        Tensor: Windows of shape (B * num_windows, window_size**2, C).
+    """
+    B, H, W, C = x.shape
+    x = x.view(B, H // window_size, window_size, W // window_size,
+               window_size, C)
+    return x.transpose(2, 3).reshape(-1, window_size * window_size, C)
+
+
+def window_reverse(windows: torch.Tensor, window_size: int, H: int,
+                   W: int) -> torch.Tensor:
+    """Merge the windows of :func:`window_partition` back into a map.
+
+    Args:
+        windows (Tensor): Windows of shape (B * num_windows, ws*ws, C).
+        window_size (int): The window side.
+        H (int): Height of the (padded) map.
+        W (int): Width of the (padded) map.
+
+    Returns:
+        Tensor: A map of shape (B, H, W, C).
+    """
+    C = windows.shape[-1]
+    x = windows.view(-1, H // window_size, W // window_size, window_size,
+                     window_size, C)
+    return x.transpose(2, 3).reshape(-1, H, W, C)
+
+
+class WindowAttention(BaseModule):
+    """Multi-head softmax attention inside non-overlapping windows.
+
+    As in the authors' implementation there is no relative position bias, no
+    shifted window and no mask: the map is zero-padded on the right and
+    bottom to a multiple of the window size and the padded tokens take part in
+    attention.
+
+    Args:
+        embed_dims (int): Number of input channels.
+        num_heads (int): Number of attention heads.
+        window_size (int): The window side.
+        init_cfg (dict, optional): Initialization config. Defaults to None.
+    """
+
+    def __init__(self, embed_dims, num_heads, window_size, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attend inside windows.
+
+        Args:
+            x (Tensor): A normalized channels-last map (B, H, W, C).
+
+        Returns:
+            Tensor: The attended map (B, H, W, C).
+        """
+        B, H, W, C = x.shape
+        ws = self.window_size
+        pad_h, pad_w = (ws - H % ws) % ws, (ws - W % ws) % ws
+        if pad_h or pad_w:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        Hp, Wp = H + pad_h, W + pad_w
+        windows = window_partition(x, ws)
+        qkv = self.qkv(windows).view(-1, ws * ws, 3, self.num_heads,
+                                     C // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if torch.jit.is_tracing():
+            # Explicit matmuls when traced (FLOP counting, ONNX export): the
+            # same result as the fused kernel, visible to op-level tools.
+            attn = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1)
+            out = attn.softmax(dim=-1) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(1, 2).reshape(-1, ws * ws, C)
+        out = window_reverse(out, ws, Hp, Wp)
+        if pad_h or pad_w:
+            out = out[:, :H, :W, :]
+        return self.proj(out)
+
+
+def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                          temperature: torch.Tensor,
+                          min_denominator: float) -> torch.Tensor:
+    """The enhanced linear attention of L2ViT for non-negative ``q``, ``k``.
+
+    ``out = (q (k^T v) * temperature) / max(q . sum_n k_n, min_denominator)``.
+    The token sums ``k^T v`` and ``sum_n k_n`` are taken in one matmul by
+    appending a column of ones to ``v``. Both sums and the denominator are
+    accumulated in float32 whatever the autocast dtype: over tens of
+    thousands of tokens they overflow float16.
+
+    Args:
+        q (Tensor): Queries (B, heads, N, d), non-negative.
+        k (Tensor): Keys (B, heads, N, d), non-negative.
+        v (Tensor): Values (B, heads, N, d).
+        temperature (Tensor): Per-head scale of shape (heads, 1, 1).
+        min_denominator (float): Lower clamp of the denominator.
+
+    Returns:
+        Tensor: The attended values (B, heads, N, d) in the dtype of ``v``.
+    """
+    out_dtype = v.dtype
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        q, k, v = q.float(), k.float(), v.float()
+        v_one = F.pad(v, (0, 1), value=1.)
+        kv = k.transpose(-2, -1) @ v_one
+        out = q @ kv
+        num, den = out[..., :-1], out[..., -1:]
+        out = num * temperature.float() / den.clamp(min=min_denominator)
+    return out.to(out_dtype)
+
+
+class LinearAttention(BaseModule):
+    """Enhanced linear global attention (ReLU kernel, clamped denominator).
+
+    Args:
+        embed_dims (int): Number of input channels.
+        num_heads (int): Number of attention heads.
+        min_denominator (float): Lower clamp of the normaliser, 100 in the
+            authors' implementation. Defaults to 100.
+        init_cfg (dict, optional): Initialization config. Defaults to None.
+    """
+
+    def __init__(self,
+                 embed_dims,
+                 num_heads,
+                 min_denominator=100.,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.num_heads = num_heads
+        self.min_denominator = min_denominator
+        head_dims = embed_dims // num_heads
+        self.temperature = nn.Parameter(
+            torch.full((num_heads, 1, 1), head_dims**-0.5))
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Attend globally in time linear in the number of tokens.
+
+        Args:
+            x (Tensor): A normalized channels-last map (B, H, W, C).
+
+        Returns:
+            Tensor: The attended map (B, H, W, C).
+        """
+        B, H, W, C = x.shape
+        qkv = self.qkv(x).view(B, H * W, 3, self.num_heads,
+                               C // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        out = linear_attention_core(
+            F.relu(q), F.relu(k), v, self.temperature, self.min_denominator)
+        return self.proj(out.transpose(1, 2).reshape(B, H, W, C))

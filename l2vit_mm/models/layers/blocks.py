@@ -1,0 +1,195 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""The local-window (LWA) and linear-global (LGA) blocks of L2ViT.
+
+All blocks work on channels-last maps of shape (B, H, W, C): token-wise
+layers (norms, linear layers) need no reshaping and the depthwise
+convolutions see a channels-last tensor through a free ``permute``.
+"""
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+
+from .attention import LinearAttention, WindowAttention
+
+
+def _nchw(x: torch.Tensor) -> torch.Tensor:
+    """View a channels-last (B, H, W, C) map as (B, C, H, W) without copy."""
+    return x.permute(0, 3, 1, 2)
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    """View a (B, C, H, W) map as channels-last (B, H, W, C)."""
+    return x.permute(0, 2, 3, 1)
+
+
+class ConvPosEnc(BaseModule):
+    """Conditional position encoding: ``x + dwconv3x3(x)``.
+
+    Args:
+        embed_dims (int): Number of channels.
+        kernel_size (int): Kernel size of the depthwise conv. Defaults to 3.
+    """
+
+    def __init__(self, embed_dims, kernel_size=3):
+        super().__init__()
+        self.proj = nn.Conv2d(
+            embed_dims,
+            embed_dims,
+            kernel_size,
+            padding=kernel_size // 2,
+            groups=embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + _nhwc(self.proj(_nchw(x)))
+
+
+class LocalConcentration(BaseModule):
+    """Local concentration module (LCM) that follows linear attention.
+
+    Depthwise conv 7x7 -> GELU -> BatchNorm -> depthwise conv 7x7.
+
+    Args:
+        embed_dims (int): Number of channels.
+        kernel_size (int): Kernel size of both depthwise convs.
+            Defaults to 7.
+    """
+
+    def __init__(self, embed_dims, kernel_size=7):
+        super().__init__()
+        conv = dict(
+            in_channels=embed_dims,
+            out_channels=embed_dims,
+            kernel_size=kernel_size,
+            padding=kernel_size // 2,
+            groups=embed_dims)
+        self.conv1 = nn.Conv2d(**conv)
+        self.act = nn.GELU()
+        self.bn = nn.BatchNorm2d(embed_dims)
+        self.conv2 = nn.Conv2d(**conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _nchw(x)
+        x = self.conv2(self.bn(self.act(self.conv1(x))))
+        return _nhwc(x)
+
+
+class Mlp(BaseModule):
+    """Linear -> GELU -> Linear.
+
+    Args:
+        embed_dims (int): Number of input and output channels.
+        hidden_dims (int): Number of hidden channels.
+    """
+
+    def __init__(self, embed_dims, hidden_dims):
+        super().__init__()
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class _CheckpointedBlock(BaseModule):
+    """A block whose body can run under activation checkpointing.
+
+    Args:
+        with_cp (bool): Recompute the body in backward instead of storing
+            its activations. Defaults to False.
+    """
+
+    def __init__(self, with_cp=False):
+        super().__init__()
+        self.with_cp = with_cp
+
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the block on a channels-last map (B, H, W, C)."""
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._body, x, use_reentrant=False)
+        return self._body(x)
+
+
+class LWABlock(_CheckpointedBlock):
+    """Local window attention block (even block indices).
+
+    ``x = cpe0(x); x = x + dp(WA(LN(x))); x = cpe1(x);
+    x = x + dp(MLP(LN(x)))``.
+
+    Args:
+        embed_dims (int): Number of channels.
+        num_heads (int): Number of attention heads.
+        window_size (int): The window side.
+        mlp_ratio (float): Hidden/input channel ratio of the MLP.
+            Defaults to 4.
+        drop_path (float): Stochastic depth rate. Defaults to 0.
+        with_cp (bool): Use activation checkpointing. Defaults to False.
+    """
+
+    def __init__(self,
+                 embed_dims,
+                 num_heads,
+                 window_size,
+                 mlp_ratio=4.,
+                 drop_path=0.,
+                 with_cp=False):
+        super().__init__(with_cp=with_cp)
+        self.cpe = nn.ModuleList(
+            [ConvPosEnc(embed_dims),
+             ConvPosEnc(embed_dims)])
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.attn = WindowAttention(embed_dims, num_heads, window_size)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else \
+            nn.Identity()
+        self.norm2 = nn.LayerNorm(embed_dims)
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.cpe[0](x)
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        x = self.cpe[1](x)
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class LGABlock(_CheckpointedBlock):
+    """Enhanced linear global attention block (odd block indices).
+
+    ``x = cpe0(x); x = x + dp(LA(LN1(x))); x = x + dp(LCM(LN3(x)));
+    x = x + dp(MLP(LN2(x)))``.
+
+    Args:
+        embed_dims (int): Number of channels.
+        num_heads (int): Number of attention heads.
+        mlp_ratio (float): Hidden/input channel ratio of the MLP.
+            Defaults to 4.
+        drop_path (float): Stochastic depth rate. Defaults to 0.
+        with_cp (bool): Use activation checkpointing. Defaults to False.
+    """
+
+    def __init__(self,
+                 embed_dims,
+                 num_heads,
+                 mlp_ratio=4.,
+                 drop_path=0.,
+                 with_cp=False):
+        super().__init__(with_cp=with_cp)
+        self.cpe = nn.ModuleList([ConvPosEnc(embed_dims)])
+        self.norm1 = nn.LayerNorm(embed_dims)
+        self.attn = LinearAttention(embed_dims, num_heads)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else \
+            nn.Identity()
+        self.norm3 = nn.LayerNorm(embed_dims)
+        self.local_mp = LocalConcentration(embed_dims)
+        self.norm2 = nn.LayerNorm(embed_dims)
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.cpe[0](x)
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        x = x + self.drop_path(self.local_mp(self.norm3(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))

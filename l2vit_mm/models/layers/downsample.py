@@ -1,0 +1,98 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""The convolutional stem and the stride-2 downsampling layers of L2ViT."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad an NCHW map on the right/bottom to a multiple of ``multiple``.
+
+    Args:
+        x (Tensor): A map of shape (B, C, H, W).
+        multiple (int): The size H and W are padded up to a multiple of.
+
+    Returns:
+        Tensor: The padded map, or ``x`` itself when no padding is needed.
+    """
+    H, W = x.shape[-2:]
+    pad_h, pad_w = -H % multiple, -W % multiple
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h))
+    return x
+
+
+class ConvPatchEmbed(BaseModule):
+    """Two stride-2 3x3 convs with BatchNorm, ReLU between them.
+
+    Args:
+        in_channels (int): Number of image channels.
+        embed_dims (int): Number of output channels.
+    """
+
+    def __init__(self, in_channels, embed_dims):
+        super().__init__()
+        self.proj = nn.Sequential(
+            nn.Conv2d(in_channels, embed_dims // 2, 3, 2, 1),
+            nn.BatchNorm2d(embed_dims // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(embed_dims // 2, embed_dims, 3, 2, 1),
+            nn.BatchNorm2d(embed_dims),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+class ConvStem(BaseModule):
+    """Stride-4 stem: pad to a multiple of 4, conv stem, LayerNorm.
+
+    Args:
+        in_channels (int): Number of image channels.
+        embed_dims (int): Number of output channels.
+    """
+
+    def __init__(self, in_channels, embed_dims):
+        super().__init__()
+        self.proj = ConvPatchEmbed(in_channels, embed_dims)
+        self.norm = nn.LayerNorm(embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embed an image.
+
+        Args:
+            x (Tensor): Images of shape (B, C, H, W).
+
+        Returns:
+            Tensor: A channels-last map (B, ceil(H/4), ceil(W/4), D).
+        """
+        x = self.proj(pad_to_multiple(x, 4))
+        return self.norm(x.permute(0, 2, 3, 1))
+
+
+class Downsample(BaseModule):
+    """LayerNorm, then a 2x2 stride-2 conv (odd sizes padded first).
+
+    Args:
+        in_channels (int): Number of input channels.
+        out_channels (int): Number of output channels.
+    """
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_channels)
+        self.proj = nn.Conv2d(in_channels, out_channels, 2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Halve the resolution of a channels-last map.
+
+        Args:
+            x (Tensor): A map of shape (B, H, W, C).
+
+        Returns:
+            Tensor: A map of shape (B, ceil(H/2), ceil(W/2), out_channels).
+        """
+        x = self.norm(x).permute(0, 3, 1, 2)
+        x = self.proj(pad_to_multiple(x, 2))
+        return x.permute(0, 2, 3, 1)
