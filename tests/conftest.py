@@ -1,0 +1,34 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('L2VIT_SHARED_DIR', REPO.parent / 'shared'))
+FIXTURE = SHARED / 'fixtures' / 'l2vit_official_small.pth'
+
+# The reference port lives beside the benchmark, outside the package.
+sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope='session')
+def official():
+    """The authors' weights, inputs and outputs for a reduced L2ViT."""
+    assert FIXTURE.is_file(), (
+        f'parity fixture missing: {FIXTURE} (set L2VIT_SHARED_DIR to the '
+        'folder that holds fixtures/l2vit_official_small.pth)')
+    return torch.load(FIXTURE, map_location='cpu', weights_only=False)
+
+
+@pytest.fixture(scope='session')
+def official_arch(official):
+    """The fixture's architecture as an ``L2ViT`` arch dict."""
+    arch = official['arch']
+    return dict(
+        embed_dims=list(arch['dims']),
+        depths=list(arch['depths']),
+        num_heads=list(arch['num_heads']))

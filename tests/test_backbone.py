@@ -1,0 +1,180 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+import pytest
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from l2vit_mm import L2ViT
+from l2vit_mm.models.layers import LGABlock, LWABlock
+
+TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[2, 2, 2, 2],
+                 num_heads=[1, 2, 4, 8])
+
+
+def small(**kwargs):
+    kwargs.setdefault('arch', TINY_ARCH)
+    model = L2ViT(**kwargs)
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('size', [(64, 96), (61, 83), (1, 1), (7, 33),
+                                  (224, 224)])
+def test_output_shapes_any_size(size):
+    model = small(out_indices=(0, 1, 2, 3)).eval()
+    H, W = size
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, H, W))
+    assert len(outs) == 4
+    h, w = H, W
+    for i, (out, dims) in enumerate(zip(outs, TINY_ARCH['embed_dims'])):
+        h, w = (-(-H // 4), -(-W // 4)) if i == 0 else (-(-h // 2),
+                                                         -(-w // 2))
+        assert out.shape == (2, dims, h, w)
+        assert out.is_contiguous()
+        assert torch.isfinite(out).all()
+
+
+def test_zoo_aliases_and_block_alternation():
+    assert L2ViT.parse_arch('t') == L2ViT.parse_arch('TINY')
+    model = L2ViT('tiny')
+    assert model.embed_dims == [96, 192, 384, 768]
+    assert model.depths == [2, 2, 6, 2]
+    for stage in model.stages:
+        for j, block in enumerate(stage):
+            assert isinstance(block, LWABlock if j % 2 == 0 else LGABlock)
+    assert L2ViT('b').num_heads == [4, 8, 16, 32]
+    assert L2ViT('small').depths == [2, 2, 18, 2]
+
+
+def test_out_indices_negative_and_norms():
+    model = small(out_indices=(-1, 1))
+    assert model.out_indices == (1, 3)
+    assert hasattr(model, 'norm1') and hasattr(model, 'norm3')
+    assert not hasattr(model, 'norm0')
+    outs = model.eval()(torch.randn(1, 3, 32, 32))
+    assert [o.shape[1] for o in outs] == [32, 128]
+    assert model.num_features == [32, 128]
+
+
+def test_drop_path_increases_linearly():
+    model = small(drop_path_rate=0.35)
+    rates = [
+        float(getattr(b.drop_path, 'drop_prob', 0.)) for s in model.stages
+        for b in s
+    ]
+    expected = torch.linspace(0, 0.35, 8).tolist()
+    assert rates == pytest.approx(expected)
+
+
+@pytest.mark.parametrize('arch,match', [
+    ('huge', r"Unknown L2ViT arch 'huge'.*'b', 'base', 's', 'small', 't'"),
+    (dict(embed_dims=[16, 32], depths=[2, 2]), r"missing \['num_heads'\]"),
+    (dict(embed_dims=[16, 32], depths=[2, 2], num_heads=[1, 2], x=1),
+     r"unexpected \['x'\]"),
+    (dict(embed_dims=[16, 32, 64], depths=[2, 2], num_heads=[1, 2]),
+     'one entry per stage'),
+    (dict(embed_dims=[16, 30], depths=[2, 2], num_heads=[1, 4]),
+     'not divisible'),
+    (dict(embed_dims=[16, 32], depths=[2, 0], num_heads=[1, 2]),
+     'positive ints'),
+])
+def test_bad_arch(arch, match):
+    with pytest.raises(ValueError, match=match):
+        L2ViT(arch)
+
+
+def test_bad_arch_type():
+    with pytest.raises(TypeError, match='str or a dict'):
+        L2ViT(3)
+
+
+@pytest.mark.parametrize('out_indices', [(4, ), (-5, ), (0, 7)])
+def test_out_indices_out_of_range(out_indices):
+    with pytest.raises(ValueError, match='out of range for 4 stages'):
+        small(out_indices=out_indices)
+
+
+def test_frozen_stages_out_of_range():
+    with pytest.raises(ValueError, match='frozen_stages'):
+        small(frozen_stages=5)
+
+
+@pytest.mark.parametrize('shape', [(3, 32, 32), (1, 4, 32, 32),
+                                   (1, 1, 3, 32, 32)])
+def test_bad_input_shape(shape):
+    with pytest.raises(ValueError, match=r'expects input of shape \(N, 3'):
+        small()(torch.randn(*shape))
+
+
+def test_in_channels():
+    model = small(in_channels=1, out_indices=(0, )).eval()
+    assert model(torch.randn(1, 1, 16, 16))[0].shape == (1, 16, 4, 4)
+
+
+def test_train_returns_self_and_norm_eval():
+    model = small(norm_eval=True)
+    assert model.train() is model
+    assert model.eval() is model
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    assert model.stages[0][0].norm1.training
+    stats = [m.running_mean.clone() for m in bns]
+    model(torch.randn(2, 3, 32, 32))
+    assert all(torch.equal(s, m.running_mean) for s, m in zip(stats, bns))
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
+def test_frozen_stages(frozen_stages):
+    model = small(frozen_stages=frozen_stages, out_indices=(0, 1, 2, 3))
+    model.train()
+    frozen = [model.downsample_layers[0]]
+    for i in range(frozen_stages):
+        frozen += [
+            model.downsample_layers[i], model.stages[i],
+            getattr(model, f'norm{i}')
+        ]
+    frozen_ids = {id(p) for m in frozen for p in m.parameters()}
+    for m in frozen:
+        assert not m.training
+        assert all(not p.requires_grad for p in m.parameters())
+    trainable = [p for p in model.parameters() if id(p) not in frozen_ids]
+    assert all(p.requires_grad for p in trainable)
+    if frozen_stages < 4:
+        assert trainable and model.stages[frozen_stages].training
+    bn = model.downsample_layers[0].proj.proj[1]
+    mean = bn.running_mean.clone()
+    model(torch.randn(2, 3, 32, 32))
+    assert torch.equal(mean, bn.running_mean)
+
+
+def test_with_cp_same_outputs_and_grads():
+    torch.manual_seed(0)
+    ref = small(out_indices=(0, 1, 2, 3), drop_path_rate=0.2)
+    cp_model = small(out_indices=(0, 1, 2, 3), drop_path_rate=0.2,
+                     with_cp=True)
+    cp_model.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 45, 61)
+    outs = []
+    for model in (ref, cp_model):
+        model.train()
+        torch.manual_seed(1)
+        out = model(x)
+        sum(o.square().mean() for o in out).backward()
+        outs.append((out, {n: p.grad for n, p in model.named_parameters()}))
+    (out_a, grad_a), (out_b, grad_b) = outs
+    for a, b in zip(out_a, out_b):
+        torch.testing.assert_close(a, b)
+    assert grad_a.keys() == grad_b.keys()
+    for name in grad_a:
+        torch.testing.assert_close(grad_a[name], grad_b[name], msg=name)
+
+
+def test_default_init_follows_authors():
+    model = small()
+    block = model.stages[1][1]
+    assert block.attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.2)
+    assert block.attn.qkv.bias.abs().max() == 0
+    assert torch.all(block.norm1.weight == 1)
+    assert torch.allclose(block.attn.temperature,
+                          torch.full((2, 1, 1), 16**-0.5))

@@ -1,0 +1,125 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Print parameters and FLOPs of models built from configs.
+
+Classifiers (mmpretrain) are counted whole (backbone, neck and head);
+detectors and segmentors are counted up to their neck (``extract_feat``),
+as the heads' cost depends on the number of proposals.
+
+Example::
+
+    python tools/analysis_tools/get_flops.py \
+        configs/_base_/models/l2vit/l2vit-tiny.py --shape 224
+"""
+import argparse
+import os.path as osp
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS, init_default_scope
+
+
+class _FeatureExtractor(torch.nn.Module):
+    """Expose ``extract_feat`` of a detector or segmentor as ``forward``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.extract_feat(x)
+
+
+def build_for_counting(cfg):
+    """Build the model of a config in eval mode, ready for counting.
+
+    Args:
+        cfg (Config): A classification, detection or segmentation config.
+
+    Returns:
+        torch.nn.Module: A module whose ``forward`` takes an image batch.
+    """
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model)
+    model.eval()
+    if cfg.model.get('type') == 'ImageClassifier':
+        return model
+    return _FeatureExtractor(model)
+
+
+def complexity(cfg, shape):
+    """Count the parameters and FLOPs of a config's model.
+
+    Args:
+        cfg (Config): The config.
+        shape (tuple[int, int]): Input (H, W).
+
+    Returns:
+        tuple[int, int]: Number of parameters and FLOPs (multiply-adds).
+    """
+    model = build_for_counting(cfg)
+    in_channels = cfg.model.backbone.get('in_channels', 3)
+    with torch.no_grad():
+        info = get_model_complexity_info(
+            model, input_shape=(in_channels, *shape), show_table=False,
+            show_arch=False)
+    return info['params'], info['flops']
+
+
+def format_table(rows):
+    """Format ``(name, shape, params, flops)`` rows as a Markdown table."""
+    lines = ['| config | input | params (M) | FLOPs (G) |',
+             '|---|---|---|---|']
+    for name, shape, params, flops in rows:
+        lines.append(f'| {name} | {shape[0]}x{shape[1]} | '
+                     f'{params / 1e6:.2f} | {flops / 1e9:.2f} |')
+    return '\n'.join(lines)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Get model FLOPs/params')
+    parser.add_argument('configs', nargs='+', help='config files')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=None,
+        help='input H [W]; default: the config\'s test crop or 224')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of every config, e.g. '
+        'model.backbone.window_size=12')
+    return parser.parse_args()
+
+
+def default_shape(cfg):
+    """The test crop size of a classification config, else 224."""
+    for step in cfg.get('test_pipeline', []):
+        if step.get('type') == 'CenterCrop':
+            size = step['crop_size']
+            return (size, size) if isinstance(size, int) else tuple(size)
+    return (224, 224)
+
+
+def main():
+    args = parse_args()
+    rows = []
+    for path in args.configs:
+        cfg = Config.fromfile(path)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        if args.shape:
+            shape = tuple(args.shape * 2)[:2] if len(args.shape) == 1 \
+                else tuple(args.shape[:2])
+        else:
+            shape = default_shape(cfg)
+        params, flops = complexity(cfg, shape)
+        rows.append((osp.splitext(osp.basename(path))[0], shape, params,
+                     flops))
+    print(format_table(rows))
+
+
+if __name__ == '__main__':
+    main()
