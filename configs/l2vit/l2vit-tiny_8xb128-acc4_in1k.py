@@ -1,0 +1,8 @@
+# L2ViT-T, ImageNet-1K from scratch, 300 epochs: the authors' recipe.
+# Total batch 4096 = 8 GPUs x 128 x 4 accumulation steps.
+_base_ = [
+    '../_base_/models/l2vit/l2vit-tiny.py',
+    '../_base_/datasets/imagenet_bs128_l2vit_224.py',
+    '../_base_/schedules/l2vit_bs4096_adamw_300e.py',
+    'mmpretrain::_base_/default_runtime.py',
+]

@@ -1,0 +1,6 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Small real data sets written in the layouts of ImageNet, COCO and ADE20K,
+so that demos and tests run the real OpenMMLab data paths offline."""
+from .digits import make_digits_imagenet
+
+__all__ = ['make_digits_imagenet']

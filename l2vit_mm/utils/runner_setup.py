@@ -1,0 +1,255 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""One train/test set-up for mmpretrain, mmdet and mmseg configs.
+
+``tools/train.py`` and ``tools/test.py`` dispatch on the config's
+``default_scope`` and apply the same command-line flags that each library's
+own tools accept, with that library's conventions where they differ
+(visualisation hooks, result dumping, dataloader defaults).
+"""
+import os
+import os.path as osp
+import warnings
+from copy import deepcopy
+
+import torch
+import torch.distributed as dist
+from mmengine.config import ConfigDict
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+#: The ``default_scope`` values a config may have.
+TASK_SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
+
+
+def get_task_scope(cfg):
+    """Return the task library of a config from its ``default_scope``.
+
+    Args:
+        cfg (Config): A loaded config.
+
+    Returns:
+        str: One of :data:`TASK_SCOPES`.
+    """
+    scope = cfg.get('default_scope')
+    if scope not in TASK_SCOPES:
+        raise ValueError(
+            f'config default_scope must be one of {list(TASK_SCOPES)}, got '
+            f'{scope!r}; inherit a base config of mmpretrain, mmdet or mmseg')
+    return scope
+
+
+def _dataloaders(cfg):
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is not None:
+            yield split, loader
+
+
+def _datasets(dataset):
+    """Yield the leaf dataset configs of a (possibly wrapped) dataset."""
+    if 'datasets' in dataset:
+        for child in dataset['datasets']:
+            yield from _datasets(child)
+    elif 'dataset' in dataset:
+        yield from _datasets(dataset['dataset'])
+    else:
+        yield dataset
+
+
+def check_data_paths(cfg, splits=('train', 'val', 'test')):
+    """Fail early, naming the path, when a data root or annotation is missing.
+
+    Args:
+        cfg (Config): A loaded config.
+        splits (Sequence[str]): The dataloaders to check.
+    """
+    for split, loader in _dataloaders(cfg):
+        if split not in splits:
+            continue
+        for dataset in _datasets(loader['dataset']):
+            root = dataset.get('data_root', '') or ''
+            if root and not osp.isdir(root):
+                raise FileNotFoundError(
+                    f'{split}_dataloader: data root not found: {root!r} '
+                    f'(dataset {dataset.get("type")}); see README "Data"')
+            ann_file = dataset.get('ann_file', '') or ''
+            if ann_file:
+                path = ann_file if osp.isabs(ann_file) else osp.join(
+                    root, ann_file)
+                if not osp.isfile(path):
+                    raise FileNotFoundError(
+                        f'{split}_dataloader: annotation file not found: '
+                        f'{path!r} (dataset {dataset.get("type")})')
+
+
+def _merge_common_args(cfg, args):
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+
+def _set_mmpretrain_dataloader_defaults(cfg):
+    """mmpretrain's tools give its dataloaders these defaults."""
+    for split, loader in _dataloaders(cfg):
+        merged = ConfigDict(
+            pin_memory=True,
+            persistent_workers=loader.get('num_workers', 0) > 0,
+            collate_fn=dict(type='default_collate'))
+        merged.update(loader)
+        cfg[f'{split}_dataloader'] = merged
+
+
+def merge_train_args(cfg, args):
+    """Apply ``tools/train.py`` flags to a config.
+
+    Args:
+        cfg (Config): The loaded config; modified in place.
+        args (Namespace): Parsed ``tools/train.py`` arguments.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    scope = get_task_scope(cfg)
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise ValueError('--auto-scale-lr needs auto_scale_lr='
+                             'dict(base_batch_size=...) in the config')
+        cfg.auto_scale_lr.enable = True
+    if scope == 'mmpretrain':
+        _set_mmpretrain_dataloader_defaults(cfg)
+    _merge_common_args(cfg, args)
+    return cfg
+
+
+def _enable_visualization(cfg, show_dir):
+    scope = get_task_scope(cfg)
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError('--show-dir needs default_hooks.visualization in '
+                         'the config')
+    if scope == 'mmpretrain':
+        hook.update(enable=True, out_dir=show_dir)
+    elif scope == 'mmdet':
+        hook.update(draw=True, test_out_dir=show_dir)
+    else:
+        hook.update(draw=True)
+        cfg.visualizer['save_dir'] = show_dir
+
+
+def _dump_results(cfg, out):
+    scope = get_task_scope(cfg)
+    if scope == 'mmseg':
+        cfg.test_evaluator.update(output_dir=out, keep_results=True)
+        return
+    dump = dict(type='DumpDetResults' if scope == 'mmdet' else
+                'DumpResults', out_file_path=out)
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, (list, tuple)):
+        cfg.test_evaluator = [*evaluators, dump]
+    else:
+        cfg.test_evaluator = [evaluators, dump]
+
+
+def merge_test_args(cfg, args):
+    """Apply ``tools/test.py`` flags to a config.
+
+    Args:
+        cfg (Config): The loaded config; modified in place.
+        args (Namespace): Parsed ``tools/test.py`` arguments.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    scope = get_task_scope(cfg)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        _enable_visualization(cfg, args.show_dir)
+    if args.out:
+        _dump_results(cfg, args.out)
+    if scope == 'mmpretrain':
+        _set_mmpretrain_dataloader_defaults(cfg)
+    _merge_common_args(cfg, args)
+    return cfg
+
+
+def _replace_sync_bn(node):
+    """Turn every ``SyncBN`` norm config into ``BN``; return how many."""
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += _replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += _replace_sync_bn(value)
+    return count
+
+
+def setup_cpu_distributed(cfg):
+    """Let ``--launcher pytorch`` train on machines without CUDA.
+
+    mmengine assumes one GPU per process (``torch.cuda.set_device``, NCCL,
+    DDP ``device_ids``). Without CUDA this joins the process group with the
+    gloo backend, wraps the model in DDP without device ids and turns
+    SyncBN (CUDA only) into per-process BN, saying so.
+
+    Args:
+        cfg (Config): A merged config; modified in place.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.device_ids = None
+    cfg.model_wrapper_cfg = wrapper
+    replaced = _replace_sync_bn(cfg.model)
+    if replaced and int(os.environ.get('RANK', 0)) == 0:
+        warnings.warn(f'No CUDA: {replaced} SyncBN layer config(s) use '
+                      'per-process BN in this CPU (gloo) run')
+
+
+def build_runner(cfg):
+    """Build the runner of a config as the libraries' tools do.
+
+    Args:
+        cfg (Config): A merged config.
+
+    Returns:
+        Runner: The runner.
+    """
+    setup_cpu_distributed(cfg)
+    if get_task_scope(cfg) == 'mmdet':
+        from mmdet.utils import setup_cache_size_limit_of_dynamo
+        setup_cache_size_limit_of_dynamo()
+    if 'runner_type' in cfg:
+        return RUNNERS.build(deepcopy(cfg))
+    return Runner.from_cfg(cfg)

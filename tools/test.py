@@ -1,0 +1,52 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Test a checkpoint of an mmpretrain, mmdet or mmseg config.
+
+Example::
+
+    python tools/test.py configs/l2vit/l2vit-tiny_8xb128-300e_in1k.py \
+        checkpoints/l2vit-tiny_in1k.pth
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+
+from l2vit_mm.utils import (build_runner, check_data_paths, get_task_scope,
+                            merge_test_args)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='dump predictions to this file/dir')
+    parser.add_argument(
+        '--show-dir', help='save visualised predictions to this directory')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings, e.g. test_dataloader.batch_size=4')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    get_task_scope(cfg)
+    cfg = merge_test_args(cfg, args)
+    check_data_paths(cfg, splits=('test', ))
+    return build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,64 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Train an mmpretrain, mmdet or mmseg config (chosen by its default_scope).
+
+Example::
+
+    python tools/train.py configs/l2vit/l2vit-tiny_8xb128-300e_in1k.py
+"""
+import argparse
+import os
+
+from mmengine.config import Config, DictAction
+
+from l2vit_mm.utils import (build_runner, check_data_paths, get_task_scope,
+                            merge_train_args)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint, or without a path from the latest '
+        'checkpoint in the work directory')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by actual / base batch size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings, e.g. train_cfg.max_epochs=10')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    get_task_scope(cfg)
+    cfg = merge_train_args(cfg, args)
+    check_data_paths(cfg, splits=('train', 'val'))
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
