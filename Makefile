@@ -41,7 +41,7 @@ test: $(STAMP)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) tools/demo/run_demo.py --out-dir $(DEMO_DIR)
+	$(PY) demo/run_demo.py --out-dir $(DEMO_DIR)
 
 lint: $(STAMP)
 	$(PY) -m flake8 l2vit_mm tools tests configs

@@ -3,16 +3,16 @@
 
 Example::
 
-    python tools/test.py configs/l2vit/l2vit-tiny_8xb128-300e_in1k.py \
+    python tools/test.py configs/l2vit/l2vit-tiny_8xb128-acc4_in1k.py \
         checkpoints/l2vit-tiny_in1k.pth
 """
 import argparse
-import os
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from l2vit_mm.utils import (build_runner, check_data_paths, get_task_scope,
-                            merge_test_args)
+from l2vit_mm.utils import (add_runner_args, build_runner, check_data_paths,
+                            get_task_scope, merge_test_args,
+                            parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -23,20 +23,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump predictions to this file/dir')
     parser.add_argument(
         '--show-dir', help='save visualised predictions to this directory')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings, e.g. test_dataloader.batch_size=4')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser, 'test_dataloader.batch_size=4')
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):

@@ -3,15 +3,15 @@
 
 Example::
 
-    python tools/train.py configs/l2vit/l2vit-tiny_8xb128-300e_in1k.py
+    python tools/train.py configs/l2vit/l2vit-tiny_8xb128-acc4_in1k.py
 """
 import argparse
-import os
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from l2vit_mm.utils import (build_runner, check_data_paths, get_task_scope,
-                            merge_train_args)
+from l2vit_mm.utils import (add_runner_args, build_runner, check_data_paths,
+                            get_task_scope, merge_train_args,
+                            parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -35,20 +35,8 @@ def parse_args(argv=None):
         '--auto-scale-lr',
         action='store_true',
         help='scale the learning rate by actual / base batch size')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings, e.g. train_cfg.max_epochs=10')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser, 'train_cfg.max_epochs=10')
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None):

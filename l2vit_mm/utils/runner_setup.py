@@ -8,6 +8,7 @@ own tools accept, with that library's conventions where they differ
 """
 import os
 import os.path as osp
+import sys
 import warnings
 from copy import deepcopy
 
@@ -82,6 +83,79 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
                         f'{path!r} (dataset {dataset.get("type")})')
 
 
+def _find_backbone(model):
+    """Return the backbone config of a model config (or of a TTA wrapper)."""
+    while isinstance(model, dict):
+        if isinstance(model.get('backbone'), dict):
+            return model['backbone']
+        model = model.get('module')
+    return None
+
+
+def check_backbone(cfg, check_pretrained=True):
+    """Fail early, with a clear message, on a bad L2ViT backbone config.
+
+    Runs before the runner creates the work dir, so a config with an
+    unknown arch, a missing pre-trained checkpoint or a checkpoint of
+    another backbone (or another L2ViT size) leaves no work dir behind.
+    Backbones of other types are not checked.
+
+    Args:
+        cfg (Config): A loaded config.
+        check_pretrained (bool): Also check the file of a
+            ``init_cfg=dict(type='Pretrained', ...)`` of the backbone
+            (training only: testing loads a full checkpoint instead).
+            Defaults to True.
+    """
+    from ..converters import (CheckpointError, detect_arch,
+                              extract_state_dict, load_checkpoint_file)
+    from ..models import L2ViT
+    backbone = _find_backbone(cfg.get('model'))
+    if backbone is None or backbone.get('type') != 'L2ViT':
+        return
+    try:
+        arch = L2ViT.parse_arch(backbone.get('arch', 'tiny'))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f'model.backbone: {e}') from None
+    init_cfg = backbone.get('init_cfg')
+    if not check_pretrained or not isinstance(init_cfg, dict) or \
+            init_cfg.get('type') != 'Pretrained':
+        return
+    path = init_cfg.get('checkpoint')
+    if not isinstance(path, str) or '://' in path:
+        return  # URLs are fetched by mmengine.
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'model.backbone.init_cfg: pre-trained checkpoint not found: '
+            f'{path!r}; convert the authors\' ImageNet weights with '
+            'tools/model_converters/l2vit2mmpretrain.py (see '
+            'docs/detection_segmentation.md) or set '
+            'model.backbone.init_cfg=None to train from scratch')
+    prefix = init_cfg.get('prefix') or ''
+    if prefix and not prefix.endswith('.'):
+        prefix += '.'
+    try:
+        state_dict = extract_state_dict(load_checkpoint_file(path))
+        if prefix:
+            state_dict = {
+                k[len(prefix):]: v
+                for k, v in state_dict.items() if k.startswith(prefix)
+            }
+            if not state_dict:
+                raise CheckpointError(f'no keys start with {prefix!r}')
+        found = detect_arch(state_dict)
+    except CheckpointError as e:
+        raise ValueError(
+            f'model.backbone.init_cfg: {path} is not an L2ViT checkpoint '
+            f'that this backbone can load: {e}') from None
+    found = {k: found[k] for k in arch}
+    if found != arch:
+        raise ValueError(
+            f'model.backbone.init_cfg: {path} holds an L2ViT with {found}, '
+            f'but the config builds {arch}')
+
+
 def _merge_common_args(cfg, args):
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -115,10 +189,6 @@ def merge_train_args(cfg, args):
         Config: ``cfg``.
     """
     scope = get_task_scope(cfg)
-    if args.no_validate:
-        cfg.val_cfg = None
-        cfg.val_dataloader = None
-        cfg.val_evaluator = None
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -133,9 +203,15 @@ def merge_train_args(cfg, args):
             raise ValueError('--auto-scale-lr needs auto_scale_lr='
                              'dict(base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
+    _merge_common_args(cfg, args)
+    if args.no_validate:
+        # After --cfg-options, which may name val_* keys of the config.
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
-    _merge_common_args(cfg, args)
+    check_backbone(cfg)
     return cfg
 
 
@@ -146,7 +222,7 @@ def _enable_visualization(cfg, show_dir):
         raise ValueError('--show-dir needs default_hooks.visualization in '
                          'the config')
     if scope == 'mmpretrain':
-        hook.update(enable=True, out_dir=show_dir)
+        hook.update(enable=True, out_dir=show_dir, interval=1)
     elif scope == 'mmdet':
         hook.update(draw=True, test_out_dir=show_dir)
     else:
@@ -186,9 +262,10 @@ def merge_test_args(cfg, args):
         _enable_visualization(cfg, args.show_dir)
     if args.out:
         _dump_results(cfg, args.out)
+    _merge_common_args(cfg, args)
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
-    _merge_common_args(cfg, args)
+    check_backbone(cfg, check_pretrained=False)
     return cfg
 
 
@@ -212,8 +289,9 @@ def setup_cpu_distributed(cfg):
 
     mmengine assumes one GPU per process (``torch.cuda.set_device``, NCCL,
     DDP ``device_ids``). Without CUDA this joins the process group with the
-    gloo backend, wraps the model in DDP without device ids and turns
-    SyncBN (CUDA only) into per-process BN, saying so.
+    gloo backend (each rank says so on stderr), wraps the model in DDP
+    without device ids and turns SyncBN (CUDA only) into per-process BN,
+    saying so.
 
     Args:
         cfg (Config): A merged config; modified in place.
@@ -225,6 +303,10 @@ def setup_cpu_distributed(cfg):
     cfg.env_cfg.dist_cfg.backend = 'gloo'
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+    # mmengine logs on rank 0 only; this line shows that every rank joined.
+    print(f'[rank {dist.get_rank()}/{dist.get_world_size()}] no CUDA: '
+          'running on the CPU with the gloo backend', file=sys.stderr,
+          flush=True)
     wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
         type='MMDistributedDataParallel',
         broadcast_buffers=False,

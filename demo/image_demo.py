@@ -1,0 +1,84 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Classify images with an L2ViT config and checkpoint; save the drawings.
+
+Example::
+
+    python demo/image_demo.py demo/digit.png \
+        configs/l2vit/l2vit-tiny_8xb128-acc4_in1k.py \
+        --checkpoint checkpoints/l2vit-tiny_in1k.pth --show-dir vis/
+
+The checkpoint is an OpenMMLab one: a training checkpoint of
+``tools/train.py`` or the output of
+``tools/model_converters/l2vit2mmpretrain.py``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+import l2vit_mm  # noqa: F401  (registers L2ViT before the model is built)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('images', nargs='+', help='image files')
+    parser.add_argument('config', help='mmpretrain config of the model')
+    parser.add_argument(
+        '--checkpoint', required=True, help='OpenMMLab checkpoint file')
+    parser.add_argument(
+        '--show-dir', help='save the drawn predictions to this folder')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--batch-size', type=int, default=8)
+    return parser.parse_args(argv)
+
+
+def classify(images, config, checkpoint, show_dir=None, device='cpu',
+             batch_size=8):
+    """Run ``mmpretrain.ImageClassificationInferencer`` on image files.
+
+    Args:
+        images (list[str]): Image paths.
+        config (str): An mmpretrain config of an L2ViT classifier.
+        checkpoint (str): An OpenMMLab checkpoint of that model.
+        show_dir (str, optional): Folder for the drawn predictions, one PNG
+            per image named after it. Defaults to None (nothing drawn).
+        device (str): Torch device. Defaults to ``'cpu'``.
+        batch_size (int): Images per forward. Defaults to 8.
+
+    Returns:
+        list[dict]: ``pred_label``, ``pred_score`` and ``pred_class`` per
+        image, in order.
+    """
+    from mmpretrain import ImageClassificationInferencer
+    for path in [config, checkpoint, *images]:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'file not found: {path}')
+    if show_dir:
+        os.makedirs(show_dir, exist_ok=True)
+    inferencer = ImageClassificationInferencer(
+        model=config, pretrained=checkpoint, device=device)
+    results = inferencer(images, batch_size=batch_size, show_dir=show_dir)
+    return [{
+        'image': image,
+        'pred_label': int(result['pred_label']),
+        'pred_score': float(result['pred_score']),
+        'pred_class': result.get('pred_class'),
+    } for image, result in zip(images, results)]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        results = classify(args.images, args.config, args.checkpoint,
+                           args.show_dir, args.device, args.batch_size)
+    except FileNotFoundError as e:
+        sys.exit(f'error: {e}')
+    for result in results:
+        print(json.dumps(result))
+    if args.show_dir:
+        print(f'drawn predictions saved to {args.show_dir}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,105 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""A few-iteration train, resume and test through tools/ on the demo data."""
+import glob
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from l2vit_mm.demo import make_digits_imagenet
+from tests.conftest import REPO
+
+CONFIG = REPO / 'configs' / 'demo' / 'l2vit-demo_digits.py'
+
+
+@pytest.fixture(scope='module')
+def digits_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('digits')
+    make_digits_imagenet(str(root))
+    return str(root)
+
+
+def data_options(root, epochs):
+    return [
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        'train_dataloader.dataset.indices=64',
+        'val_dataloader.dataset.indices=32',
+        'test_dataloader.dataset.indices=32',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'test_dataloader.num_workers=0',
+        f'train_cfg.max_epochs={epochs}',
+        'train_cfg.val_interval=1',
+        'default_hooks.checkpoint.interval=1',
+        'default_hooks.checkpoint.max_keep_ckpts=5',
+        'param_scheduler.1.end=3',
+    ]
+
+
+def run_tool(tool, *args):
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
+        capture_output=True, text=True, cwd=str(REPO))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def test_train_resume_and_test(digits_root, tmp_path):
+    work_dir = tmp_path / 'work'
+    run_tool('train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+             *data_options(digits_root, 2))
+    first = torch.load(work_dir / 'epoch_2.pth', weights_only=False)
+    iters = first['meta']['iter']
+    assert iters == 2 * 2  # 64 images / batch 32, 2 epochs
+
+    # The EMA hook keeps EMA weights beside the raw ones, and they differ.
+    ema = first['ema_state_dict']
+    raw = first['state_dict']
+    name = 'backbone.stages.0.0.attn.qkv.weight'
+    assert not torch.allclose(ema['module.' + name], raw[name])
+
+    log = run_tool('train.py', CONFIG, '--work-dir', work_dir, '--resume',
+                   '--cfg-options', *data_options(digits_root, 3))
+    assert 'resumed epoch: 2, iter: 4' in log
+    resumed = torch.load(work_dir / 'epoch_3.pth', weights_only=False)
+    assert resumed['meta']['iter'] == iters + 2
+
+    show_dir = tmp_path / 'vis'
+    out = tmp_path / 'preds.pkl'
+    log = run_tool('test.py', CONFIG, work_dir / 'epoch_3.pth', '--work-dir',
+                   tmp_path / 'test', '--out', out, '--show-dir', show_dir,
+                   '--cfg-options', *data_options(digits_root, 3))
+    assert 'accuracy/top1' in log
+    assert out.is_file()
+    assert len(glob.glob(str(show_dir / '*.png'))) == 32
+
+
+def test_missing_data_root_fails_before_work_dir(tmp_path):
+    work_dir = tmp_path / 'never'
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), str(CONFIG),
+         '--work-dir', str(work_dir), '--cfg-options',
+         f'train_dataloader.dataset.data_root={tmp_path / "nope"}'],
+        capture_output=True, text=True, cwd=str(REPO))
+    assert result.returncode != 0
+    assert 'train_dataloader: data root not found' in result.stderr
+    assert str(tmp_path / 'nope') in result.stderr
+    assert not osp.exists(work_dir)
+
+
+def test_unknown_scope_is_an_error(tmp_path):
+    cfg = tmp_path / 'bad.py'
+    cfg.write_text("default_scope = 'mmocr'\nmodel = dict(type='X')\n")
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'train.py'), str(cfg)],
+        capture_output=True, text=True, cwd=str(tmp_path))
+    assert result.returncode != 0
+    assert "default_scope must be one of ['mmpretrain', 'mmdet', 'mmseg']" \
+        in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ['bad.py']  # no work_dirs/

@@ -1,0 +1,79 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from l2vit_mm.converters import CheckpointError, cut_head, read_class_map
+from tests.conftest import REPO, SHARED
+
+CUTTER = REPO / 'tools' / 'model_converters' / 'l2vit_cut_head_22kto1k.py'
+
+
+def synthetic_map(path, n=1000, src=21841):
+    indices = torch.randperm(src, generator=torch.Generator().manual_seed(0))
+    path.write_text('\n'.join(str(int(i)) for i in indices[:n]) + '\n')
+    return [int(i) for i in indices[:n]]
+
+
+def authors_22k_checkpoint(official):
+    sd = {k: v for k, v in official['cls_state_dict'].items()}
+    sd['head.weight'] = torch.randn(21841, 128)
+    sd['head.bias'] = torch.randn(21841)
+    return sd
+
+
+def test_cut_head_cli(official, tmp_path):
+    sd = authors_22k_checkpoint(official)
+    src = tmp_path / 'l2vit_22k.pth'
+    torch.save(dict(model=sd), src)
+    class_map = synthetic_map(tmp_path / 'map.txt')
+    dst = tmp_path / 'cut.pth'
+    result = subprocess.run(
+        [sys.executable, str(CUTTER), str(src), str(tmp_path / 'map.txt'),
+         str(dst)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    cut = torch.load(dst, weights_only=False)['state_dict']
+    assert cut['head.fc.weight'].shape == (1000, 128)
+    for i in (0, 517, 999):
+        assert torch.equal(cut['head.fc.weight'][i],
+                           sd['head.weight'][class_map[i]])
+        assert cut['head.fc.bias'][i] == sd['head.bias'][class_map[i]]
+    assert torch.equal(cut['backbone.norm3.weight'], sd['norm.weight'])
+
+
+def test_authors_map_reads():
+    indices = read_class_map(SHARED / 'data' / 'l2vit_custom_map22kto1k.txt')
+    assert len(indices) == 1000 and len(set(indices)) == 1000
+    assert max(indices) < 21841
+
+
+def test_bad_maps_and_heads(official, tmp_path):
+    short = tmp_path / 'short.txt'
+    short.write_text('1\n2\n')
+    with pytest.raises(CheckpointError, match='has 2 entries, expected 1000'):
+        read_class_map(short)
+    out_of_range = tmp_path / 'oor.txt'
+    out_of_range.write_text('\n'.join(['5'] * 999 + ['21841']))
+    with pytest.raises(CheckpointError, match='line 1000: index 21841 is out'):
+        read_class_map(out_of_range)
+    with pytest.raises(CheckpointError, match='cannot read class map'):
+        read_class_map(tmp_path / 'missing.txt')
+    sd = {'head.fc.weight': torch.zeros(1000, 8), 'head.fc.bias': torch.zeros(1000)}
+    with pytest.raises(CheckpointError, match='head is 1000-way, expected'):
+        cut_head(sd, list(range(1000)))
+
+
+def test_cli_refuses_wrong_head_without_writing(official, tmp_path):
+    src = tmp_path / 'in1k.pth'
+    torch.save(dict(model=official['cls_state_dict']), src)
+    synthetic_map(tmp_path / 'map.txt')
+    dst = tmp_path / 'cut.pth'
+    result = subprocess.run(
+        [sys.executable, str(CUTTER), str(src), str(tmp_path / 'map.txt'),
+         str(dst)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ('error: the head is 10-way, expected a '
+                                     '21841-way ImageNet-22K head')
+    assert not dst.exists()

@@ -1,0 +1,100 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""mmpretrain inference (inferencer, get_model, inference_model) with an
+L2ViT config and the authors' weights converted by our converter."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from l2vit_mm.demo import make_digits_imagenet
+from tests.conftest import REPO
+
+IMAGE_DEMO = REPO / 'demo' / 'image_demo.py'
+
+
+@pytest.fixture(scope='module')
+def converted(official, official_arch, tmp_path_factory):
+    """A config of the fixture's model and its converted checkpoint."""
+    root = tmp_path_factory.mktemp('inference')
+    authors = root / 'authors.pth'
+    torch.save({'model': official['cls_state_dict']}, authors)
+    checkpoint = root / 'converted.pth'
+    result = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools/model_converters/l2vit2mmpretrain.py'),
+        str(authors), str(checkpoint)
+    ], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    config = root / 'l2vit-official-small.py'
+    config.write_text(
+        f"_base_ = ['{REPO}/configs/demo/l2vit-demo_digits.py']\n"
+        'model = dict(\n'
+        f"    backbone=dict(arch={official_arch!r}, window_size="
+        f"{official['arch']['window_size']}),\n"
+        f"    head=dict(num_classes={official['num_classes']}, "
+        f"in_channels={official_arch['embed_dims'][-1]}))\n")
+    images = root / 'digits'
+    make_digits_imagenet(str(images))
+    return config, checkpoint, sorted((images / 'val').glob('*/*.png'))[:3]
+
+
+def test_get_model_and_inferencer(converted, official):
+    from mmpretrain import ImageClassificationInferencer, get_model
+    config, checkpoint, images = converted
+    model = get_model(str(config), pretrained=str(checkpoint))
+    name = 'backbone.stages.0.0.attn.qkv.weight'
+    authors = official['cls_state_dict']['stages.0.0.attn.qkv.weight']
+    torch.testing.assert_close(model.state_dict()[name], authors)
+    inferencer = ImageClassificationInferencer(model)
+    result, = inferencer(str(images[0]))
+    assert result['pred_scores'].shape == (official['num_classes'], )
+    assert abs(float(result['pred_scores'].sum()) - 1) < 1e-4
+
+
+def test_image_demo_saves_drawn_predictions(converted, tmp_path):
+    config, checkpoint, images = converted
+    show_dir = tmp_path / 'vis'
+    result = subprocess.run([
+        sys.executable,
+        str(IMAGE_DEMO), *map(str, images),
+        str(config), '--checkpoint',
+        str(checkpoint), '--show-dir',
+        str(show_dir)
+    ], capture_output=True, text=True, cwd=str(REPO))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if '"pred_label"'
+             in line]
+    assert len(lines) == len(images)
+    assert sorted(p.stem for p in show_dir.glob('*.png')) == sorted(
+        p.stem for p in images)
+
+
+def test_image_demo_names_a_missing_checkpoint(converted, tmp_path):
+    config, _, images = converted
+    missing = tmp_path / 'nope.pth'
+    result = subprocess.run([
+        sys.executable,
+        str(IMAGE_DEMO),
+        str(images[0]),
+        str(config), '--checkpoint',
+        str(missing)
+    ], capture_output=True, text=True, cwd=str(REPO))
+    assert result.returncode != 0
+    assert f'file not found: {missing}' in result.stderr
+
+
+def test_model_hub_knows_l2vit_names(converted):
+    from mmpretrain import get_model, inference_model
+
+    from l2vit_mm.apis import register_l2vit_models
+    names = register_l2vit_models()
+    assert 'l2vit-tiny_8xb128-acc4_in1k' in names
+    assert 'l2vit-base_in21k-pre_8xb64-acc2_in1k-384px' in names
+    assert register_l2vit_models() == names  # idempotent
+    model = get_model('l2vit-tiny_8xb128-acc4_in1k')
+    assert type(model.backbone).__name__ == 'L2ViT'
+    assert model.backbone.embed_dims == [96, 192, 384, 768]
+    # inference_model picks the inferencer from the metafile's task.
+    result = inference_model(model, str(converted[2][0]))
+    assert result['pred_scores'].shape == (1000, )

@@ -1,0 +1,46 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""`mim train l2vit_mm CONFIG` and `mim test` run the packaged tools."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+from l2vit_mm.demo import make_digits_imagenet
+from tests.conftest import REPO
+from tests.test_cls_train_test import data_options
+
+MIM = shutil.which('mim', path=osp.dirname(sys.executable))
+CONFIG = REPO / 'configs' / 'demo' / 'l2vit-demo_digits.py'
+
+
+def test_configs_and_tools_are_packaged_for_mim():
+    import l2vit_mm
+    mim_root = osp.join(osp.dirname(l2vit_mm.__file__), '.mim')
+    for name in ('configs/l2vit/l2vit-tiny_8xb128-acc4_in1k.py',
+                 'tools/train.py', 'tools/test.py', 'model-index.yml'):
+        assert osp.isfile(osp.join(mim_root, name)), name
+
+
+def test_mim_train_and_test(tmp_path):
+    assert MIM, 'openmim (requirements/tests.txt) is not installed'
+    root = tmp_path / 'digits'
+    make_digits_imagenet(str(root))
+    work_dir = tmp_path / 'work'
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    train = subprocess.run([
+        MIM, 'train', 'l2vit_mm',
+        str(CONFIG), '--work-dir',
+        str(work_dir), '--cfg-options', *data_options(root, 1)
+    ], capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    checkpoint = work_dir / 'epoch_1.pth'
+    assert checkpoint.is_file()
+    test = subprocess.run([
+        MIM, 'test', 'l2vit_mm',
+        str(CONFIG), '--checkpoint',
+        str(checkpoint), '--work-dir',
+        str(tmp_path / 'test'), '--cfg-options', *data_options(root, 1)
+    ], capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]
+    assert 'accuracy/top1' in test.stdout + test.stderr
