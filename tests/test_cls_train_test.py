@@ -46,7 +46,8 @@ def run_tool(tool, *args):
     result = subprocess.run(
         [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
         capture_output=True, text=True, cwd=str(REPO))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, \
+        result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 

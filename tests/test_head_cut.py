@@ -60,7 +60,10 @@ def test_bad_maps_and_heads(official, tmp_path):
         read_class_map(out_of_range)
     with pytest.raises(CheckpointError, match='cannot read class map'):
         read_class_map(tmp_path / 'missing.txt')
-    sd = {'head.fc.weight': torch.zeros(1000, 8), 'head.fc.bias': torch.zeros(1000)}
+    sd = {
+        'head.fc.weight': torch.zeros(1000, 8),
+        'head.fc.bias': torch.zeros(1000)
+    }
     with pytest.raises(CheckpointError, match='head is 1000-way, expected'):
         cut_head(sd, list(range(1000)))
 

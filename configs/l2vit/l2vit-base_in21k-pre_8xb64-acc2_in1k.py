@@ -2,7 +2,8 @@
 # total batch 1024 = 8 GPUs x 64 x 2 accumulation steps.
 # Cut the 22K head first (see README, "22K -> 1K"):
 #   python tools/model_converters/l2vit_cut_head_22kto1k.py \
-#       checkpoints/l2vit-base_in21k.pth MAP checkpoints/l2vit-base_in21k-cut1k.pth
+#       checkpoints/l2vit-base_in21k.pth MAP \
+#       checkpoints/l2vit-base_in21k-cut1k.pth
 _base_ = ['./l2vit-base_8xb128-acc4_in1k.py']
 
 model = dict(

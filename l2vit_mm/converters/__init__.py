@@ -5,6 +5,7 @@ from .l2vit_checkpoint import (CheckpointError, convert_l2vit, detect_arch,
                                save_checkpoint_atomic)
 
 __all__ = [
-    'cut_head', 'read_class_map', 'CheckpointError', 'convert_l2vit', 'detect_arch', 'extract_state_dict',
-    'load_checkpoint_file', 'save_checkpoint_atomic'
+    'cut_head', 'read_class_map', 'CheckpointError', 'convert_l2vit',
+    'detect_arch', 'extract_state_dict', 'load_checkpoint_file',
+    'save_checkpoint_atomic'
 ]
