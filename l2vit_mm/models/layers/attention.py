@@ -6,6 +6,26 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 
+def pad_channels_last(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad a channels-last map on the right/bottom to a multiple.
+
+    Args:
+        x (Tensor): A map of shape (B, H, W, C).
+        multiple (int): H and W are padded up to a multiple of it.
+
+    Returns:
+        Tensor: The padded map, or ``x`` itself when no padding is needed.
+        When traced (ONNX export), the pad is always recorded, with
+        amounts computed from the traced size, so that the graph is
+        right for every input size.
+    """
+    H, W = x.shape[1], x.shape[2]
+    pad_h, pad_w = -H % multiple, -W % multiple
+    if torch.jit.is_tracing() or pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    return x
+
+
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     """Split a channels-last map into non-overlapping windows.
 
@@ -71,14 +91,13 @@ class WindowAttention(BaseModule):
             x (Tensor): A normalized channels-last map (B, H, W, C).
 
         Returns:
-            Tensor: The attended map (B, H, W, C).
+            Tensor: The attended map (B, H, W, C); a view that crops the
+            padded result when the map was padded.
         """
         B, H, W, C = x.shape
         ws = self.window_size
-        pad_h, pad_w = (ws - H % ws) % ws, (ws - W % ws) % ws
-        if pad_h or pad_w:
-            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-        Hp, Wp = H + pad_h, W + pad_w
+        x = pad_channels_last(x, ws)
+        Hp, Wp = x.shape[1], x.shape[2]
         windows = window_partition(x, ws)
         qkv = self.qkv(windows).view(-1, ws * ws, 3, self.num_heads,
                                      C // self.num_heads)
@@ -90,11 +109,10 @@ class WindowAttention(BaseModule):
             out = attn.softmax(dim=-1) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v)
-        out = out.transpose(1, 2).reshape(-1, ws * ws, C)
-        out = window_reverse(out, ws, Hp, Wp)
-        if pad_h or pad_w:
-            out = out[:, :H, :W, :]
-        return self.proj(out)
+        # As the authors: project the windows, then merge and crop; the
+        # crop stays a view (the residual add reads through it).
+        out = self.proj(out.transpose(1, 2).reshape(-1, ws * ws, C))
+        return window_reverse(out, ws, Hp, Wp)[:, :H, :W]
 
 
 def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -102,11 +120,12 @@ def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           min_denominator: float) -> torch.Tensor:
     """The enhanced linear attention of L2ViT for non-negative ``q``, ``k``.
 
-    ``out = (q (k^T v) * temperature) / max(q . sum_n k_n, min_denominator)``.
-    The token sums ``k^T v`` and ``sum_n k_n`` are taken in one matmul by
-    appending a column of ones to ``v``. Both sums and the denominator are
-    accumulated in float32 whatever the autocast dtype: over tens of
-    thousands of tokens they overflow float16.
+    ``out = (q (k^T v * temperature)) / max(q . sum_n k_n, min_denominator)``.
+    The d x d matrix ``k^T v * temperature`` gets ``sum_n k_n`` as an extra
+    column, so one matmul with ``q`` gives numerators and denominators and
+    no (N, d) tensor is built besides the result. Both token sums and the
+    denominator are accumulated in float32 whatever the autocast dtype:
+    over tens of thousands of tokens they overflow float16.
 
     Args:
         q (Tensor): Queries (B, heads, N, d), non-negative.
@@ -121,11 +140,11 @@ def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     out_dtype = v.dtype
     with torch.autocast(device_type=q.device.type, enabled=False):
         q, k, v = q.float(), k.float(), v.float()
-        v_one = F.pad(v, (0, 1), value=1.)
-        kv = k.transpose(-2, -1) @ v_one
-        out = q @ kv
-        num, den = out[..., :-1], out[..., -1:]
-        out = num * temperature.float() / den.clamp(min=min_denominator)
+        kv = (k.transpose(-2, -1) @ v) * temperature.float()
+        k_sum = k.sum(dim=-2).unsqueeze(-1)
+        # One matmul gives numerators and denominators: (N, d + 1).
+        out = q @ torch.cat([kv, k_sum], dim=-1)
+        out = out[..., :-1] / out[..., -1:].clamp(min=min_denominator)
     return out.to(out_dtype)
 
 

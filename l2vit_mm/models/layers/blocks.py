@@ -24,6 +24,27 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1)
 
 
+def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """Return ``shortcut + branch``, in ``branch``'s memory when possible.
+
+    ``branch`` must be a fresh result that autograd does not keep for
+    backward (the output of a linear layer, a convolution or a drop path):
+    adding in place then saves allocating and writing one more map per
+    residual. A strided ``branch`` (a cropped view) is added out of place,
+    so that the sum is contiguous.
+
+    Args:
+        shortcut (Tensor): The residual input (B, H, W, C).
+        branch (Tensor): The branch output of the same shape.
+
+    Returns:
+        Tensor: The sum, contiguous when ``branch`` is.
+    """
+    if branch.is_contiguous():
+        return branch.add_(shortcut)
+    return shortcut + branch
+
+
 class ConvPosEnc(BaseModule):
     """Conditional position encoding: ``x + dwconv3x3(x)``.
 
@@ -42,7 +63,8 @@ class ConvPosEnc(BaseModule):
             groups=embed_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + _nhwc(self.proj(_nchw(x)))
+        """Add the position encoding to a channels-last map (B, H, W, C)."""
+        return add_residual(x, _nhwc(self.proj(_nchw(x))))
 
 
 class LocalConcentration(BaseModule):
@@ -70,6 +92,8 @@ class LocalConcentration(BaseModule):
         self.conv2 = nn.Conv2d(**conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Filter a channels-last map (B, H, W, C); returns the same shape.
+        """
         x = _nchw(x)
         x = self.conv2(self.bn(self.act(self.conv1(x))))
         return _nhwc(x)
@@ -90,6 +114,7 @@ class Mlp(BaseModule):
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Transform each token of a (..., C) tensor."""
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -151,9 +176,9 @@ class LWABlock(_CheckpointedBlock):
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
-        x = x + self.drop_path(self.attn(self.norm1(x)))
+        x = add_residual(x, self.drop_path(self.attn(self.norm1(x))))
         x = self.cpe[1](x)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        return add_residual(x, self.drop_path(self.mlp(self.norm2(x))))
 
 
 class LGABlock(_CheckpointedBlock):
@@ -190,6 +215,6 @@ class LGABlock(_CheckpointedBlock):
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        x = x + self.drop_path(self.local_mp(self.norm3(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = add_residual(x, self.drop_path(self.attn(self.norm1(x))))
+        x = add_residual(x, self.drop_path(self.local_mp(self.norm3(x))))
+        return add_residual(x, self.drop_path(self.mlp(self.norm2(x))))

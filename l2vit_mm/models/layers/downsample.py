@@ -14,11 +14,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         multiple (int): The size H and W are padded up to a multiple of.
 
     Returns:
-        Tensor: The padded map, or ``x`` itself when no padding is needed.
+        Tensor: The padded map, or ``x`` itself when no padding is needed
+        (when traced, the pad is always recorded, with amounts computed
+        from the traced size, so that an exported graph fits every size).
     """
-    H, W = x.shape[-2:]
+    H, W = x.shape[-2], x.shape[-1]
     pad_h, pad_w = -H % multiple, -W % multiple
-    if pad_h or pad_w:
+    if torch.jit.is_tracing() or pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h))
     return x
 

@@ -1,0 +1,495 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Benchmark L2ViT against Swin, ConvNeXt and a straightforward port.
+
+Measures, for every model and input setting, the latency of a forward pass
+(``torch.no_grad``, eval mode) and of a train step (forward + backward of
+the mean of all outputs, train mode; no optimizer), as min and median over
+``--repeat`` runs after ``--warmup`` runs, and the peak memory of each. Runs
+of different models are interleaved (model order rotated every repeat), so
+that load from other processes spreads over all of them alike: compare
+ratios taken in one run, not absolute times of different runs.
+
+Peak memory is the largest amount of memory allocated at any moment of the
+step above what was allocated when it started (weights, input): on CUDA from
+``torch.cuda.max_memory_allocated``; on CPU from the allocation and free
+events of every tensor that the PyTorch profiler records with
+``profile_memory=True`` (all allocations through PyTorch's CPU allocator,
+including kernels' workspaces), summed in time order. The profiled run is a
+separate, untimed run.
+
+Models (``family-size``, size ``t``/``s``/``b``): ``l2vit`` (this package),
+``reference`` (``l2vit_reference.py``: the authors' layers ported as they
+are, the baseline of the speed-up), ``swin`` and ``convnext``
+(mmpretrain's ``SwinTransformer`` and ``ConvNeXt``). All return the maps of
+the four stages (``out_indices=(0, 1, 2, 3)``) with drop path off.
+
+Examples::
+
+    # the CPU table of docs/benchmark.md
+    python tools/analysis_tools/benchmark_backbones.py --threads 2 \\
+        --sizes 224 800x1216 --batch 8 1 --repeat 7 \\
+        --out-png docs/benchmark_cpu.png --out-json bench_cpu.json
+    # a GPU, mixed precision
+    python tools/analysis_tools/benchmark_backbones.py --device cuda \\
+        --dtype bf16 --sizes 224 800x1216 --batch 64 1
+"""
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+
+FAMILIES = ('l2vit', 'reference', 'swin', 'convnext')
+SIZE_NAMES = {'t': 'tiny', 's': 'small', 'b': 'base'}
+DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+MODES = ('forward', 'train')
+OUT_INDICES = (0, 1, 2, 3)
+
+
+def parse_model_name(name):
+    """Split a model name such as ``'swin-t'`` into family and size.
+
+    Args:
+        name (str): ``family-size`` with a family of :data:`FAMILIES` and a
+            size of ``t``, ``s``, ``b`` (or ``tiny``, ``small``, ``base``).
+
+    Returns:
+        tuple[str, str]: The family and the full size name, e.g.
+        ``('swin', 'tiny')``.
+    """
+    family, _, size = name.lower().partition('-')
+    size = SIZE_NAMES.get(size, size)
+    if family not in FAMILIES or size not in SIZE_NAMES.values():
+        raise argparse.ArgumentTypeError(
+            f'unknown model {name!r}: use family-size with family in '
+            f'{FAMILIES} and size in {sorted(SIZE_NAMES)}')
+    return family, size
+
+
+def build_backbone(name):
+    """Build a backbone that returns the maps of its four stages.
+
+    Args:
+        name (str): A model name, see :func:`parse_model_name`.
+
+    Returns:
+        torch.nn.Module: The backbone (random weights).
+    """
+    family, size = parse_model_name(name)
+    if family in ('l2vit', 'reference'):
+        from l2vit_mm import L2ViT
+        arch = L2ViT.parse_arch(size)
+        if family == 'l2vit':
+            model = L2ViT(size, out_indices=OUT_INDICES)
+            model.init_weights()
+            return model
+        from l2vit_reference import ReferenceL2ViT
+        return ReferenceL2ViT(
+            arch['embed_dims'],
+            arch['depths'],
+            arch['num_heads'],
+            num_classes=0,
+            out_indices=OUT_INDICES)
+    from mmpretrain.models import ConvNeXt, SwinTransformer
+    if family == 'swin':
+        return SwinTransformer(
+            arch=size, out_indices=OUT_INDICES, drop_path_rate=0.)
+    return ConvNeXt(
+        arch=size,
+        out_indices=OUT_INDICES,
+        drop_path_rate=0.,
+        gap_before_final_norm=False)
+
+
+def parse_size(text):
+    """Parse ``'224'`` or ``'800x1216'`` (H x W) into ``(H, W)``.
+
+    Args:
+        text (str): The size.
+
+    Returns:
+        tuple[int, int]: Height and width.
+    """
+    try:
+        parts = [int(p) for p in text.lower().split('x')]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts, default=0) < 1:
+        raise argparse.ArgumentTypeError(
+            f'size must be S or HxW with positive ints, got {text!r}')
+    return (parts[0], parts[-1])
+
+
+def settings_of(sizes, batches):
+    """Pair input sizes with batch sizes.
+
+    Args:
+        sizes (list[tuple[int, int]]): Input sizes (H, W).
+        batches (list[int]): One batch size for all sizes, or one per size.
+
+    Returns:
+        list[tuple[int, int, int]]: ``(batch, H, W)`` settings.
+    """
+    if len(batches) == 1:
+        batches = batches * len(sizes)
+    if len(batches) != len(sizes):
+        raise ValueError(
+            f'--batch needs one value or one per size ({len(sizes)}), got '
+            f'{len(batches)}')
+    return [(b, h, w) for b, (h, w) in zip(batches, sizes)]
+
+
+def _synchronize(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device, dtype):
+    if DTYPES[dtype] is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
+
+
+def make_step(model, x, mode, dtype):
+    """Make a closure that runs one forward pass or one train step.
+
+    Args:
+        model (torch.nn.Module): The backbone.
+        x (Tensor): The input batch.
+        mode (str): ``'forward'`` (no grad, eval mode) or ``'train'``
+            (forward + backward, train mode, gradients reset first).
+        dtype (str): ``'fp32'``, or ``'bf16'``/``'fp16'`` for autocast.
+
+    Returns:
+        callable: The step; it takes no arguments.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def forward():
+        with torch.no_grad(), _autocast(x.device, dtype):
+            model(x)
+
+    def train():
+        for p in params:
+            p.grad = None
+        with _autocast(x.device, dtype):
+            outs = model(x)
+        sum(out.float().mean() for out in outs).backward()
+
+    def run():
+        # mmpretrain's Swin/ConvNeXt.train() return None: no chaining.
+        model.train(mode == 'train')
+        (train if mode == 'train' else forward)()
+        _synchronize(x.device)
+
+    return run
+
+
+def peak_memory(step, device):
+    """Measure the peak memory a step allocates above its starting point.
+
+    Args:
+        step (callable): A step of :func:`make_step` (already warmed up).
+        device (torch.device): Where it runs.
+
+    Returns:
+        int: Peak bytes allocated at any moment of the step, minus the
+        bytes allocated when it started.
+    """
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        return torch.cuda.max_memory_allocated(device) - start
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU],
+                 profile_memory=True) as prof:
+        step()
+    events = sorted((e.start_ns(), e.nbytes())
+                    for e in prof.profiler.kineto_results.events()
+                    if e.name() == '[memory]'
+                    and e.device_type().name == 'CPU')
+    current = peak = 0
+    for _, nbytes in events:
+        current += nbytes
+        peak = max(peak, current)
+    return peak
+
+
+def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
+              repeat=5, warmup=2, memory=True, log=print):
+    """Time and measure models, interleaving their runs.
+
+    Args:
+        models (list[str]): Model names, see :func:`parse_model_name`.
+        settings (list[tuple[int, int, int]]): ``(batch, H, W)`` inputs.
+        modes (Sequence[str]): Subset of ``('forward', 'train')``.
+        dtype (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (autocast).
+        device (str): ``'cpu'`` or a CUDA device.
+        repeat (int): Timed runs per model, mode and setting.
+        warmup (int): Untimed runs before them.
+        memory (bool): Also measure peak memory. Defaults to True.
+        log (callable): Progress printer. Defaults to :func:`print`.
+
+    Returns:
+        list[dict]: One record per model and setting with the keys
+        ``model``, ``family``, ``size``, ``batch``, ``height``, ``width``,
+        ``params`` and, per mode, ``{mode}_ms`` (dict of ``min``,
+        ``median`` and all ``runs``) and ``{mode}_peak_mb``.
+    """
+    device = torch.device(device)
+    built = {name: build_backbone(name).to(device) for name in models}
+    records = []
+    for batch, height, width in settings:
+        x = torch.randn(batch, 3, height, width, device=device)
+        rows = {
+            name: dict(
+                model=name,
+                family=parse_model_name(name)[0],
+                size=parse_model_name(name)[1],
+                batch=batch,
+                height=height,
+                width=width,
+                params=sum(p.numel() for p in model.parameters()))
+            for name, model in built.items()
+        }
+        for mode in modes:
+            steps = {
+                name: make_step(model, x, mode, dtype)
+                for name, model in built.items()
+            }
+            for name, step in steps.items():
+                for _ in range(warmup):
+                    step()
+            runs = {name: [] for name in steps}
+            for r in range(repeat):
+                order = list(steps)[r % len(steps):] + \
+                    list(steps)[:r % len(steps)]
+                for name in order:
+                    start = time.perf_counter()
+                    steps[name]()
+                    runs[name].append((time.perf_counter() - start) * 1e3)
+            for name, step in steps.items():
+                rows[name][f'{mode}_ms'] = dict(
+                    min=min(runs[name]),
+                    median=statistics.median(runs[name]),
+                    runs=runs[name])
+                if memory:
+                    rows[name][f'{mode}_peak_mb'] = peak_memory(
+                        step, device) / 2**20
+                log(f'{name:12s} {batch}x{height}x{width} {mode:7s} '
+                    f'min {min(runs[name]):9.1f} ms  median '
+                    f'{statistics.median(runs[name]):9.1f} ms' +
+                    (f'  peak {rows[name][f"{mode}_peak_mb"]:8.1f} MB'
+                     if memory else ''))
+        records.extend(rows.values())
+    return records
+
+
+def _ratio(records, record, key):
+    """``key`` of the L2ViT of the same size and setting over ``record``'s.
+    """
+    for other in records:
+        if (other['family'] == 'l2vit' and other['size'] == record['size']
+                and all(other[k] == record[k]
+                        for k in ('batch', 'height', 'width'))):
+            mine, theirs = other.get(key), record.get(key)
+            if isinstance(mine, dict):
+                mine, theirs = mine['min'], theirs['min']
+            if mine is not None and theirs:
+                return f'{mine / theirs:.2f}'
+    return '-'
+
+
+def format_table(records):
+    """Format benchmark records as a Markdown table.
+
+    Times are min / median in ms; ``ms/MPx`` is the min forward time per
+    million input pixels (batch included), ``MB/MPx`` the train step's peak
+    memory per million pixels. The last columns divide the L2ViT of the same
+    size and setting by the row's model (from min times): below 1 means
+    L2ViT is faster or smaller.
+
+    Args:
+        records (list[dict]): Records of :func:`benchmark`.
+
+    Returns:
+        str: The table.
+    """
+    lines = [
+        '| model | input | fwd ms (min / med) | train ms (min / med) | '
+        'fwd peak MB | train peak MB | fwd ms/MPx | train MB/MPx | '
+        'L2ViT / this: fwd | train | train MB |',
+        '|---|---|---|---|---|---|---|---|---|---|---|'
+    ]
+
+    def times(record, mode):
+        t = record.get(f'{mode}_ms')
+        return f'{t["min"]:.1f} / {t["median"]:.1f}' if t else '-'
+
+    def number(value, fmt='.0f'):
+        return '-' if value is None else format(value, fmt)
+
+    for r in records:
+        mpx = r['batch'] * r['height'] * r['width'] / 1e6
+        fwd = r.get('forward_ms')
+        train_mb = r.get('train_peak_mb')
+        lines.append(
+            f'| {r["model"]} | {r["batch"]}x3x{r["height"]}x{r["width"]} | '
+            f'{times(r, "forward")} | {times(r, "train")} | '
+            f'{number(r.get("forward_peak_mb"))} | {number(train_mb)} | '
+            f'{number(fwd and fwd["min"] / mpx, ".1f")} | '
+            f'{number(train_mb and train_mb / mpx)} | '
+            f'{_ratio(records, r, "forward_ms")} | '
+            f'{_ratio(records, r, "train_ms")} | '
+            f'{_ratio(records, r, "train_peak_mb")} |')
+    return '\n'.join(lines)
+
+
+def plot(records, path, title):
+    """Plot forward time and peak memory against input pixels.
+
+    Args:
+        records (list[dict]): Records of :func:`benchmark`.
+        path (str): Where to write the PNG.
+        title (str): The figure title.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=80)
+    panels = [('forward_ms', 'forward time, min (ms)'),
+              ('train_peak_mb', 'train-step peak memory (MB)')]
+    if not any('train_peak_mb' in r for r in records):
+        panels[1] = ('forward_peak_mb', 'forward peak memory (MB)')
+    for ax, (key, label) in zip(axes, panels):
+        for name in dict.fromkeys(r['model'] for r in records):
+            points = sorted(
+                (r['batch'] * r['height'] * r['width'] / 1e6,
+                 r[key]['min'] if isinstance(r[key], dict) else r[key])
+                for r in records if r['model'] == name and key in r)
+            if points:
+                ax.plot(*zip(*points), marker='o', label=name)
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('input pixels, batch included (millions)')
+        ax.set_ylabel(label)
+        ax.grid(True, which='both', alpha=.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def machine_description(device, threads):
+    """Describe where the benchmark ran.
+
+    Args:
+        device (str): The device argument.
+        threads (int): Number of CPU threads used.
+
+    Returns:
+        dict: CPU model, threads, torch version and GPU name if any.
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f
+                       if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    info = dict(cpu=cpu, threads=threads, torch=torch.__version__)
+    if torch.device(device).type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Benchmark L2ViT against Swin, ConvNeXt and a '
+        'straightforward port of the authors\' layers')
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=['l2vit-t', 'reference-t', 'swin-t', 'convnext-t'],
+        help='family-size names, family in ' + ', '.join(FAMILIES) +
+        ', size in t, s, b')
+    parser.add_argument(
+        '--sizes',
+        nargs='+',
+        type=parse_size,
+        default=[(224, 224)],
+        help='input sizes, S or HxW')
+    parser.add_argument(
+        '--batch',
+        nargs='+',
+        type=int,
+        default=[8],
+        help='one batch size for all sizes, or one per size')
+    parser.add_argument(
+        '--modes', nargs='+', choices=MODES, default=list(MODES))
+    parser.add_argument('--dtype', choices=list(DTYPES), default='fp32')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='CPU threads (torch.set_num_threads); default: torch\'s')
+    parser.add_argument(
+        '--no-memory',
+        action='store_true',
+        help='skip the (untimed, profiled) peak-memory runs')
+    parser.add_argument('--out-png', help='write the plot here')
+    parser.add_argument('--out-json', help='write all measurements here')
+    args = parser.parse_args(argv)
+    for name in args.models:
+        parse_model_name(name)
+    if args.repeat < 1 or args.warmup < 0:
+        parser.error('--repeat must be >= 1 and --warmup >= 0')
+    return args
+
+
+def main(argv=None):
+    """Run the benchmark and print a Markdown table.
+
+    Args:
+        argv (list[str], optional): Command-line arguments; default
+            ``sys.argv[1:]``.
+
+    Returns:
+        list[dict]: The records of :func:`benchmark`.
+    """
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    machine = machine_description(args.device, torch.get_num_threads())
+    settings = settings_of(args.sizes, args.batch)
+    records = benchmark(args.models, settings, args.modes, args.dtype,
+                        args.device, args.repeat, args.warmup,
+                        not args.no_memory,
+                        lambda msg: print(msg, file=sys.stderr, flush=True))
+    where = machine.get('gpu', f'{machine["cpu"]}, {machine["threads"]} '
+                        'threads')
+    print(f'{args.dtype}, {where}, torch {machine["torch"]}, '
+          f'{args.repeat} repeats after {args.warmup} warm-up runs\n')
+    print(format_table(records))
+    if args.out_png:
+        plot(records, args.out_png,
+             f'{args.dtype}, {where}, torch {machine["torch"]}')
+    if args.out_json:
+        with open(args.out_json, 'w') as f:
+            json.dump(dict(machine=machine, args=vars(args), results=records),
+                      f, indent=1)
+    return records
+
+
+if __name__ == '__main__':
+    main()
