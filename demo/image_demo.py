@@ -30,11 +30,15 @@ def parse_args(argv=None):
         '--show-dir', help='save the drawn predictions to this folder')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument(
+        '--resize',
+        type=int,
+        help='draw on the image resized to this short side (small images)')
     return parser.parse_args(argv)
 
 
 def classify(images, config, checkpoint, show_dir=None, device='cpu',
-             batch_size=8):
+             batch_size=8, resize=None):
     """Run ``mmpretrain.ImageClassificationInferencer`` on image files.
 
     Args:
@@ -45,6 +49,8 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
             per image named after it. Defaults to None (nothing drawn).
         device (str): Torch device. Defaults to ``'cpu'``.
         batch_size (int): Images per forward. Defaults to 8.
+        resize (int, optional): Short side of the drawn images. Defaults to
+            None (as they are).
 
     Returns:
         list[dict]: ``pred_label``, ``pred_score`` and ``pred_class`` per
@@ -58,7 +64,8 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
         os.makedirs(show_dir, exist_ok=True)
     inferencer = ImageClassificationInferencer(
         model=config, pretrained=checkpoint, device=device)
-    results = inferencer(images, batch_size=batch_size, show_dir=show_dir)
+    results = inferencer(
+        images, batch_size=batch_size, show_dir=show_dir, resize=resize)
     return [{
         'image': image,
         'pred_label': int(result['pred_label']),
@@ -71,7 +78,8 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         results = classify(args.images, args.config, args.checkpoint,
-                           args.show_dir, args.device, args.batch_size)
+                           args.show_dir, args.device, args.batch_size,
+                           args.resize)
     except FileNotFoundError as e:
         sys.exit(f'error: {e}')
     for result in results:

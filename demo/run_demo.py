@@ -151,7 +151,8 @@ def main():
     print(f'loss/accuracy curves: {curve_png}')
     images = sorted(glob.glob(osp.join(data_root, 'val', '*', '*.png')))[::40]
     run_tool('demo/image_demo.py', *images, DEMO_CONFIG, '--checkpoint',
-             checkpoint, '--show-dir', osp.join(out_dir, 'cls_predictions'))
+             checkpoint, '--show-dir', osp.join(out_dir, 'cls_predictions'),
+             '--resize', 224)
 
     section('Summary')
     print('val top-1 by epoch: ' + ', '.join(
