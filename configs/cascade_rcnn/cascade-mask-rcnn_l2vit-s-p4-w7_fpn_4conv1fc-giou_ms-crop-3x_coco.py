@@ -1,0 +1,9 @@
+# Cascade Mask R-CNN + FPN with an L2ViT-S backbone on COCO, 3x schedule.
+_base_ = './cascade-mask-rcnn_l2vit-t-p4-w7_fpn_4conv1fc-giou_ms-crop-3x_coco.py'  # noqa: E501
+
+checkpoint = 'checkpoints/l2vit-small_in1k.pth'
+model = dict(
+    backbone=dict(
+        arch='small',
+        drop_path_rate=0.2,
+        init_cfg=dict(checkpoint=checkpoint)))

@@ -1,0 +1,9 @@
+# Mask R-CNN + FPN with an L2ViT-S backbone on COCO, 3x schedule.
+_base_ = './mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-3x_coco.py'
+
+checkpoint = 'checkpoints/l2vit-small_in1k.pth'
+model = dict(
+    backbone=dict(
+        arch='small',
+        drop_path_rate=0.2,
+        init_cfg=dict(checkpoint=checkpoint)))
