@@ -59,6 +59,23 @@ def add_mim_extension():
         warnings.warn(f'Unknown mim file mode {mode}')
 
 
+def mim_package_data():
+    """List every file under ``l2vit_mm/.mim`` for ``package_data``.
+
+    Explicit paths, because setuptools before 62.3 does not expand ``**``.
+
+    Returns:
+        list[str]: Paths relative to the ``l2vit_mm`` package.
+    """
+    package = osp.join(osp.dirname(osp.abspath(__file__)), 'l2vit_mm')
+    files = []
+    for root, _, names in os.walk(osp.join(package, '.mim'), followlinks=True):
+        if '__pycache__' in root:
+            continue
+        files += [osp.relpath(osp.join(root, n), package) for n in names]
+    return files
+
+
 if __name__ == '__main__':
     add_mim_extension()
     setup(
@@ -71,7 +88,7 @@ if __name__ == '__main__':
         keywords='computer vision, backbone, linear attention, openmmlab',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'demo')),
         include_package_data=True,
-        package_data={'l2vit_mm': ['.mim/**/*', '.mim/*']},
+        package_data={'l2vit_mm': mim_package_data()},
         python_requires='>=3.8',
         license='Apache License 2.0',
         install_requires=[

@@ -44,3 +44,40 @@ def test_mim_train_and_test(tmp_path):
     ], capture_output=True, text=True, cwd=str(tmp_path), env=env)
     assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]
     assert 'accuracy/top1' in test.stdout + test.stderr
+
+
+def test_mim_search_lists_the_model_index():
+    assert MIM, 'openmim (requirements/tests.txt) is not installed'
+    result = subprocess.run([MIM, 'search', 'l2vit_mm'],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ('l2vit-tiny_8xb128-acc4_in1k',
+                 'l2vit-base_in21k-pre_8xb64-acc2_in1k-384px'):
+        assert f'config id: {name}' in result.stdout.lower()
+
+
+def test_wheel_packages_configs_and_tools(tmp_path):
+    """A regular (non-editable) install gets copies under l2vit_mm/.mim."""
+    import zipfile
+    src = tmp_path / 'src'
+    archive = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'],
+                             capture_output=True, text=True, cwd=str(REPO))
+    for name in archive.stdout.split():
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(REPO / name, src / name)
+    build = subprocess.run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+        '--no-build-isolation', '-q', '-w',
+        str(tmp_path / 'dist'),
+        str(src)
+    ], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    wheel, = (tmp_path / 'dist').glob('l2vit_mm-*.whl')
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ('configs/l2vit/l2vit-tiny_8xb128-acc4_in1k.py',
+                 'configs/l2vit/metafile.yml',
+                 'configs/_base_/models/l2vit/l2vit-tiny.py',
+                 'tools/train.py', 'tools/dist_train.sh', 'model-index.yml'):
+        assert f'l2vit_mm/.mim/{name}' in names, name
+    assert 'l2vit_mm/models/backbones/l2vit.py' in names
