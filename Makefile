@@ -42,6 +42,7 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) demo/run_demo.py --out-dir $(DEMO_DIR)
+	$(PY) demo/dense_demo.py --out-dir $(DEMO_DIR)/dense
 
 lint: $(STAMP)
 	$(PY) -m flake8 l2vit_mm tools tests configs
