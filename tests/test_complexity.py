@@ -27,3 +27,19 @@ def test_format_table():
     table = format_table([('l2vit-tiny', (224, 224), 28_600_000,
                            4_710_000_000)])
     assert '| l2vit-tiny | 224x224 | 28.60 | 4.71 |' in table
+
+
+def test_get_flops_cli_counts_at_the_config_resolution():
+    """The 384 fine-tuning config is counted at 384x384 with window 12."""
+    import subprocess
+    import sys
+    config = REPO / 'configs' / 'l2vit' / \
+        'l2vit-base_in21k-pre_8xb64-acc2_in1k-384px.py'
+    result = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'analysis_tools' / 'get_flops.py'),
+        str(config)
+    ], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '| l2vit-base_in21k-pre_8xb64-acc2_in1k-384px | 384x384 | ' \
+        '88.58 | 47.47 |' in result.stdout

@@ -95,12 +95,32 @@ def parse_args():
 
 
 def default_shape(cfg):
-    """The test crop size of a classification config, else 224."""
-    for step in cfg.get('test_pipeline', []):
+    """The input size that a config tests at, else 224x224.
+
+    The last ``CenterCrop`` or ``Resize`` of the test pipeline decides: a
+    crop size, or a resize scale (an int, or mmcv's ``(w, h)``).
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        tuple[int, int]: Input (H, W).
+    """
+    loader = cfg.get('test_dataloader') or {}
+    pipeline = loader.get('dataset', {}).get('pipeline') or cfg.get(
+        'test_pipeline', [])
+    shape = (224, 224)
+    for step in pipeline:
+        size = None
         if step.get('type') == 'CenterCrop':
             size = step['crop_size']
-            return (size, size) if isinstance(size, int) else tuple(size)
-    return (224, 224)
+        elif step.get('type') == 'Resize':
+            size = step.get('scale')
+        if isinstance(size, int):
+            shape = (size, size)
+        elif size is not None:
+            shape = (size[1], size[0])
+    return shape
 
 
 def main():
