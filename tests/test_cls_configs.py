@@ -131,3 +131,27 @@ def test_in21k_to_in1k_recipe(name, window, size):
     assert train['RandomResizedCrop']['scale'] == size
     test = [s['type'] for s in cfg.test_dataloader.dataset.pipeline]
     assert ('CenterCrop' in test) == (size == 224)
+
+
+def test_imagenet_folder_layout_loads(tmp_path):
+    """data/imagenet/{train,val}/<wnid>/<image> (the authors' layout) is read
+    by the recipe's ImageNet dataset without annotation files."""
+    import numpy as np
+    from mmpretrain.registry import DATASETS
+    from PIL import Image
+    wnids = [f'n{index:08d}' for index in range(1000)]
+    for split in ('train', 'val'):
+        for label, wnid in enumerate(wnids):
+            folder = tmp_path / split / wnid
+            folder.mkdir(parents=True)
+            pixels = np.full((40, 48, 3), label % 256, dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f'{wnid}_0.JPEG')
+    init_default_scope('mmpretrain')
+    cfg = load('l2vit-tiny_8xb128-acc4_in1k.py')
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        loader.dataset.data_root = str(tmp_path)
+        dataset = DATASETS.build(loader.dataset)
+        assert len(dataset) == 1000
+        sample = dataset[7]
+        assert sample['data_samples'].gt_label.tolist() == [7]
+        assert tuple(sample['inputs'].shape) == (3, 224, 224)
