@@ -226,7 +226,9 @@ def _enable_visualization(cfg, show_dir):
     elif scope == 'mmdet':
         hook.update(draw=True, test_out_dir=show_dir)
     else:
-        hook.update(draw=True)
+        # mmseg's hook draws every 50th batch by default; --show-dir means
+        # every prediction, as in mmdet and mmpretrain.
+        hook.update(draw=True, interval=1)
         cfg.visualizer['save_dir'] = show_dir
 
 
@@ -258,11 +260,13 @@ def merge_test_args(cfg, args):
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
+    # --cfg-options first: they may name keys of the config's evaluator,
+    # which --out turns into a list.
+    _merge_common_args(cfg, args)
     if args.show_dir:
         _enable_visualization(cfg, args.show_dir)
     if args.out:
         _dump_results(cfg, args.out)
-    _merge_common_args(cfg, args)
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
     check_backbone(cfg, check_pretrained=False)
