@@ -45,7 +45,7 @@ demo: $(STAMP)
 	$(PY) demo/dense_demo.py --out-dir $(DEMO_DIR)/dense
 
 lint: $(STAMP)
-	$(PY) -m flake8 l2vit_mm tools tests configs
+	$(PY) -m flake8 l2vit_mm tools tests configs demo
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -32,3 +32,19 @@ def official_arch(official):
         embed_dims=list(arch['dims']),
         depths=list(arch['depths']),
         num_heads=list(arch['num_heads']))
+
+
+@pytest.fixture(autouse=True)
+def isolated_default_scope():
+    """Start every test without an mmengine default scope.
+
+    The last ``DefaultScope`` created in the process decides where registries
+    look; without this, a test that built an mmseg runner would make a later
+    mmpretrain test search mmseg's transforms.
+    """
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    DefaultScope._instance_dict.clear()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)

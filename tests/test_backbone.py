@@ -27,8 +27,8 @@ def test_output_shapes_any_size(size):
     assert len(outs) == 4
     h, w = H, W
     for i, (out, dims) in enumerate(zip(outs, TINY_ARCH['embed_dims'])):
-        h, w = (-(-H // 4), -(-W // 4)) if i == 0 else (-(-h // 2),
-                                                         -(-w // 2))
+        stride = 4 if i == 0 else 2
+        h, w = -(-h // stride), -(-w // stride)
         assert out.shape == (2, dims, h, w)
         assert out.is_contiguous()
         assert torch.isfinite(out).all()

@@ -11,6 +11,7 @@ from mmengine.registry import init_default_scope
 import l2vit_mm  # noqa: F401 (registers L2ViT)
 from l2vit_mm.models import L2ViT
 from tests.conftest import REPO, SHARED
+from tests.test_model_index import load_models
 
 CONFIGS = REPO / 'configs'
 DET = sorted(
@@ -60,6 +61,13 @@ def build(cfg):
     else:
         from mmseg.registry import MODELS
     return MODELS.build(cfg.model)
+
+
+def assert_metafile_params(name, model):
+    """The model index lists the parameter count of the built model."""
+    entries = {m['Config']: m for m in load_models()}
+    listed = entries[f'configs/{name}']['Metadata']['Parameters']
+    assert listed == sum(p.numel() for p in model.parameters()), name
 
 
 def test_the_family_is_complete():
@@ -133,6 +141,7 @@ def test_detection_recipe(name):
     assert cfg.model.data_preprocessor.pad_size_divisor == 32
     model = build(cfg)
     assert model.backbone.embed_dims == arch['embed_dims']
+    assert_metafile_params(name, model)
 
 
 @pytest.mark.parametrize('name', SEG)
@@ -152,6 +161,7 @@ def test_segmentation_recipe(name):
         assert [t.prob for t in tta.transforms[1]] == [0., 1.]
         model = build(cfg)
         assert model.module.backbone.embed_dims == arch['embed_dims']
+        assert_metafile_params(name, model)
         return
     model_cfg = cfg.model
     backbone = model_cfg.backbone
@@ -187,6 +197,7 @@ def test_segmentation_recipe(name):
     assert cfg.train_dataloader.dataset.type == 'ADE20KDataset'
     model = build(cfg)
     assert model.backbone.embed_dims == arch['embed_dims']
+    assert_metafile_params(name, model)
 
 
 @pytest.mark.parametrize('name', sorted(DEMO))

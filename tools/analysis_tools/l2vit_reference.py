@@ -274,7 +274,9 @@ class ReferenceL2ViT(nn.Module):
         self.downsample_layers = nn.ModuleList([Stem(in_chans, dims[0])] + [
             PatchMerge(dims[i - 1], dims[i]) for i in range(1, len(dims))
         ])
-        dpr = [x.item() for x in torch.linspace(0, drop_path_rate, sum(depths))]
+        dpr = [
+            x.item() for x in torch.linspace(0, drop_path_rate, sum(depths))
+        ]
         self.stages = nn.ModuleList()
         cur = 0
         for i, depth in enumerate(depths):
