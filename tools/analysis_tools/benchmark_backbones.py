@@ -55,18 +55,23 @@ def parse_model_name(name):
 
     Args:
         name (str): ``family-size`` with a family of :data:`FAMILIES` and a
-            size of ``t``, ``s``, ``b`` (or ``tiny``, ``small``, ``base``).
+            size of ``t``, ``s``, ``b`` (or ``tiny``, ``small``, ``base``);
+            ``l2vit-SIZE-cp`` is L2ViT with ``with_cp=True``.
 
     Returns:
-        tuple[str, str]: The family and the full size name, e.g.
-        ``('swin', 'tiny')``.
+        tuple[str, str]: The family (``'l2vit-cp'`` for the checkpointed
+        variant) and the full size name, e.g. ``('swin', 'tiny')``.
     """
     family, _, size = name.lower().partition('-')
+    if family == 'l2vit' and size.endswith('-cp'):
+        family, size = 'l2vit-cp', size[:-len('-cp')]
     size = SIZE_NAMES.get(size, size)
-    if family not in FAMILIES or size not in SIZE_NAMES.values():
+    if (family not in FAMILIES + ('l2vit-cp', )
+            or size not in SIZE_NAMES.values()):
         raise argparse.ArgumentTypeError(
             f'unknown model {name!r}: use family-size with family in '
-            f'{FAMILIES} and size in {sorted(SIZE_NAMES)}')
+            f'{FAMILIES} and size in {sorted(SIZE_NAMES)}, or '
+            'l2vit-SIZE-cp')
     return family, size
 
 
@@ -80,13 +85,13 @@ def build_backbone(name):
         torch.nn.Module: The backbone (random weights).
     """
     family, size = parse_model_name(name)
-    if family in ('l2vit', 'reference'):
+    if family.startswith('l2vit'):
+        from l2vit_mm import L2ViT
+        return L2ViT(
+            size, out_indices=OUT_INDICES, with_cp=family == 'l2vit-cp')
+    if family == 'reference':
         from l2vit_mm import L2ViT
         arch = L2ViT.parse_arch(size)
-        if family == 'l2vit':
-            model = L2ViT(size, out_indices=OUT_INDICES)
-            model.init_weights()
-            return model
         from l2vit_reference import ReferenceL2ViT
         return ReferenceL2ViT(
             arch['embed_dims'],
@@ -222,7 +227,7 @@ def peak_memory(step, device):
 
 
 def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
-              repeat=5, warmup=2, memory=True, log=print):
+              repeat=5, warmup=2, memory=True, timer='wall', log=print):
     """Time and measure models, interleaving their runs.
 
     Args:
@@ -234,13 +239,18 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
         repeat (int): Timed runs per model, mode and setting.
         warmup (int): Untimed runs before them.
         memory (bool): Also measure peak memory. Defaults to True.
+        timer (str): ``'wall'`` (elapsed time) or ``'process'`` (CPU time
+            of this process, all threads: on a CPU shared with other jobs
+            it does not count the time spent waiting for a core).
+            Defaults to ``'wall'``.
         log (callable): Progress printer. Defaults to :func:`print`.
 
     Returns:
         list[dict]: One record per model and setting with the keys
         ``model``, ``family``, ``size``, ``batch``, ``height``, ``width``,
         ``params`` and, per mode, ``{mode}_ms`` (dict of ``min``,
-        ``median`` and all ``runs``) and ``{mode}_peak_mb``.
+        ``median``, all ``runs`` and the runs by the other timer in
+        ``other_timer_runs``) and ``{mode}_peak_mb``.
     """
     device = torch.device(device)
     built = {name: build_backbone(name).to(device) for name in models}
@@ -267,18 +277,24 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
                 for _ in range(warmup):
                     step()
             runs = {name: [] for name in steps}
+            cpu_runs = {name: [] for name in steps}
             for r in range(repeat):
                 order = list(steps)[r % len(steps):] + \
                     list(steps)[:r % len(steps)]
                 for name in order:
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                     steps[name]()
+                    cpu_runs[name].append(
+                        (time.process_time() - cpu_start) * 1e3)
                     runs[name].append((time.perf_counter() - start) * 1e3)
             for name, step in steps.items():
+                if timer == 'process':
+                    runs[name], cpu_runs[name] = cpu_runs[name], runs[name]
                 rows[name][f'{mode}_ms'] = dict(
                     min=min(runs[name]),
                     median=statistics.median(runs[name]),
-                    runs=runs[name])
+                    runs=runs[name],
+                    other_timer_runs=cpu_runs[name])
                 if memory:
                     rows[name][f'{mode}_peak_mb'] = peak_memory(
                         step, device) / 2**20
@@ -444,6 +460,12 @@ def parse_args(argv=None):
         default=None,
         help='CPU threads (torch.set_num_threads); default: torch\'s')
     parser.add_argument(
+        '--timer',
+        choices=['wall', 'process'],
+        default='wall',
+        help='wall: elapsed time; process: CPU time of this process (for a '
+        'CPU shared with other jobs; use with --threads 1)')
+    parser.add_argument(
         '--no-memory',
         action='store_true',
         help='skip the (untimed, profiled) peak-memory runs')
@@ -474,12 +496,13 @@ def main(argv=None):
     settings = settings_of(args.sizes, args.batch)
     records = benchmark(args.models, settings, args.modes, args.dtype,
                         args.device, args.repeat, args.warmup,
-                        not args.no_memory,
+                        not args.no_memory, args.timer,
                         lambda msg: print(msg, file=sys.stderr, flush=True))
     where = machine.get('gpu', f'{machine["cpu"]}, {machine["threads"]} '
                         'threads')
     print(f'{args.dtype}, {where}, torch {machine["torch"]}, '
-          f'{args.repeat} repeats after {args.warmup} warm-up runs\n')
+          f'{args.timer} time, {args.repeat} repeats after {args.warmup} '
+          'warm-up runs\n')
     print(format_table(records))
     if args.out_png:
         plot(records, args.out_png,
