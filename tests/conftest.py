@@ -34,6 +34,15 @@ def official_arch(official):
         num_heads=list(arch['num_heads']))
 
 
+@pytest.fixture(scope='session')
+def digits_root(tmp_path_factory):
+    """The classification demo's digits in the ImageNet folder layout."""
+    from l2vit_mm.demo import make_digits_imagenet
+    root = tmp_path_factory.mktemp('digits')
+    make_digits_imagenet(str(root))
+    return str(root)
+
+
 @pytest.fixture(autouse=True)
 def isolated_default_scope():
     """Start every test without an mmengine default scope.

@@ -6,20 +6,11 @@ import os.path as osp
 import subprocess
 import sys
 
-import pytest
 import torch
 
-from l2vit_mm.demo import make_digits_imagenet
 from tests.conftest import REPO
 
 CONFIG = REPO / 'configs' / 'demo' / 'l2vit-demo_digits.py'
-
-
-@pytest.fixture(scope='module')
-def digits_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('digits')
-    make_digits_imagenet(str(root))
-    return str(root)
 
 
 def data_options(root, epochs):
