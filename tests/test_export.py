@@ -1,0 +1,77 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""The backbone exports to ONNX and torch.export, and runs under
+torch.compile, with the outputs of eager PyTorch."""
+import pytest
+import torch
+
+from l2vit_mm import L2ViT
+from l2vit_mm.converters import convert_l2vit
+
+OUTPUTS = [f'stage{i}' for i in range(4)]
+
+
+@pytest.fixture(scope='module')
+def backbone(official, official_arch):
+    """The fixture's dense-task model (authors' weights), eval mode."""
+    model = L2ViT(
+        official_arch,
+        window_size=official['arch']['window_size'],
+        out_indices=(0, 1, 2, 3))
+    converted = convert_l2vit(official['det_state_dict'])
+    model.load_state_dict(
+        {k[len('backbone.'):]: v
+         for k, v in converted.items()}, strict=True)
+    return model.eval()
+
+
+def assert_matches(outs, refs, atol=1e-4):
+    assert len(outs) == len(refs)
+    for out, ref in zip(outs, refs):
+        out = torch.as_tensor(out)
+        assert out.shape == ref.shape
+        torch.testing.assert_close(out, ref, atol=atol, rtol=0)
+
+
+def test_onnx_opset17_dynamic_hw_matches_onnxruntime(backbone, tmp_path):
+    import onnx
+    import onnxruntime as ort
+    path = tmp_path / 'l2vit.onnx'
+    torch.onnx.export(
+        backbone, (torch.randn(1, 3, 224, 224), ),
+        str(path),
+        opset_version=17,
+        input_names=['input'],
+        output_names=OUTPUTS,
+        dynamic_axes={
+            'input': {0: 'batch', 2: 'height', 3: 'width'},
+            **{name: {0: 'batch', 2: f'h_{name}', 3: f'w_{name}'}
+               for name in OUTPUTS}
+        })
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version == 17
+    session = ort.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    # The export size, and one that is neither a multiple of 32 nor of the
+    # window: the pads recorded in the graph must follow the input size.
+    for shape in [(1, 3, 224, 224), (2, 3, 61, 83), (1, 3, 320, 448)]:
+        x = torch.randn(shape)
+        with torch.no_grad():
+            refs = backbone(x)
+        outs = session.run(None, {'input': x.numpy()})
+        assert_matches(outs, refs)
+
+
+def test_torch_export_matches(backbone):
+    """``torch.export`` with a static input size, not a multiple of 32."""
+    x = torch.randn(1, 3, 200, 300)
+    program = torch.export.export(backbone, (x, ))
+    with torch.no_grad():
+        assert_matches(program.module()(x), backbone(x))
+
+
+def test_torch_compile_matches(backbone):
+    compiled = torch.compile(backbone)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert_matches(compiled(x), backbone(x))
