@@ -101,8 +101,13 @@ def build_backbone(name):
             out_indices=OUT_INDICES)
     from mmpretrain.models import ConvNeXt, SwinTransformer
     if family == 'swin':
+        # pad_small_map: maps smaller than a window (small inputs) are
+        # padded as L2ViT pads them, instead of refused.
         return SwinTransformer(
-            arch=size, out_indices=OUT_INDICES, drop_path_rate=0.)
+            arch=size,
+            out_indices=OUT_INDICES,
+            drop_path_rate=0.,
+            pad_small_map=True)
     return ConvNeXt(
         arch=size,
         out_indices=OUT_INDICES,
@@ -473,7 +478,10 @@ def parse_args(argv=None):
     parser.add_argument('--out-json', help='write all measurements here')
     args = parser.parse_args(argv)
     for name in args.models:
-        parse_model_name(name)
+        try:
+            parse_model_name(name)
+        except argparse.ArgumentTypeError as error:
+            parser.error(str(error))
     if args.repeat < 1 or args.warmup < 0:
         parser.error('--repeat must be >= 1 and --warmup >= 0')
     return args

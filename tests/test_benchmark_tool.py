@@ -1,0 +1,70 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""tools/analysis_tools/benchmark_backbones.py on small inputs."""
+import json
+
+import pytest
+import torch
+from benchmark_backbones import (build_backbone, main, parse_model_name,
+                                 peak_memory)
+
+MODELS = ['l2vit-t', 'reference-t', 'swin-t', 'convnext-t', 'l2vit-t-cp']
+
+
+def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
+    png, out_json = tmp_path / 'bench.png', tmp_path / 'bench.json'
+    records = main([
+        '--models', *MODELS, '--sizes', '64', '48x80', '--batch', '2', '1',
+        '--repeat', '2', '--warmup', '1', '--threads', '2', '--out-png',
+        str(png), '--out-json',
+        str(out_json)
+    ])
+    table = capsys.readouterr().out
+    assert len(records) == len(MODELS) * 2
+    for record in records:
+        for mode in ('forward', 'train'):
+            times = record[f'{mode}_ms']
+            assert len(times['runs']) == 2
+            assert 0 < times['min'] <= times['median']
+            assert record[f'{mode}_peak_mb'] > 0
+    # One table row per model and setting, L2ViT's own ratios are 1.
+    rows = [line for line in table.splitlines() if line.startswith('| ')]
+    assert len(rows) == 1 + len(records)
+    assert '| l2vit-t | 2x3x64x64 |' in table
+    assert '| 1.00 | 1.00 | 1.00 |' in table
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    saved = json.loads(out_json.read_text())
+    assert saved['machine']['threads'] == 2
+    assert len(saved['results']) == len(records)
+    # Activation checkpointing stores less for backward.
+    peaks = {(r['model'], r['height']): r['train_peak_mb'] for r in records}
+    assert peaks[('l2vit-t-cp', 64)] < peaks[('l2vit-t', 64)]
+
+
+def test_peak_memory_counts_what_a_step_allocates():
+    def step():
+        x = torch.ones(2**20)  # 4 MiB
+        y = x * 2  # 4 MiB more while x lives
+        del x, y
+
+    peak = peak_memory(step, torch.device('cpu'))
+    assert 8 * 2**20 <= peak < 9 * 2**20
+
+
+def test_models_are_the_named_backbones():
+    assert parse_model_name('swin-t') == ('swin', 'tiny')
+    assert parse_model_name('l2vit-base-cp') == ('l2vit-cp', 'base')
+    assert type(build_backbone('reference-t')).__name__ == 'ReferenceL2ViT'
+    assert build_backbone('l2vit-s').embed_dims == [96, 192, 384, 768]
+    assert build_backbone('l2vit-t-cp').stages[0][0].with_cp
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--models', 'resnet-t'], "unknown model 'resnet-t'"),
+    (['--sizes', '0x224'], 'size must be S or HxW'),
+    (['--sizes', '224', '448', '--batch', '1', '2', '3'],
+     '--batch needs one value or one per size'),
+])
+def test_bad_arguments_name_the_problem(argv, message, capsys):
+    with pytest.raises((SystemExit, ValueError)) as error:
+        main(argv + ['--repeat', '1', '--warmup', '0'])
+    assert message in str(error.value) + capsys.readouterr().err
