@@ -34,6 +34,23 @@ def official_arch(official):
         num_heads=list(arch['num_heads']))
 
 
+@pytest.fixture
+def official_backbone(official, official_arch):
+    """The fixture's dense-task weights (authors', trained magnitudes) in
+    ``L2ViT`` with out indices 0-3, through the converter; eval mode."""
+    from l2vit_mm import L2ViT
+    from l2vit_mm.converters import convert_l2vit
+    model = L2ViT(
+        official_arch,
+        window_size=official['arch']['window_size'],
+        out_indices=(0, 1, 2, 3))
+    converted = convert_l2vit(official['det_state_dict'])
+    model.load_state_dict(
+        {k[len('backbone.'):]: v
+         for k, v in converted.items()}, strict=True)
+    return model.eval()
+
+
 @pytest.fixture(scope='session')
 def digits_root(tmp_path_factory):
     """The classification demo's digits in the ImageNet folder layout."""

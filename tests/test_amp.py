@@ -13,8 +13,6 @@ import torch.nn.functional as F
 from l2vit_reference import ReferenceL2ViT
 from mmengine.config import Config
 
-from l2vit_mm import L2ViT
-from l2vit_mm.converters import convert_l2vit
 from tests.test_cls_train_test import CONFIG, data_options
 
 #: Largest relative error (||amp - fp32|| / ||fp32||) per output map.
@@ -30,32 +28,18 @@ def detection_input(official):
         official['inputs'][0][:1], size=(800, 1333), mode='bilinear')
 
 
-@pytest.fixture(scope='module')
-def trained_backbone(official, official_arch):
-    """The fixture's dense-task weights in L2ViT (trained magnitudes)."""
-    model = L2ViT(
-        official_arch,
-        window_size=official['arch']['window_size'],
-        out_indices=(0, 1, 2, 3))
-    converted = convert_l2vit(official['det_state_dict'])
-    model.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in converted.items()}, strict=True)
-    return model.eval()
-
-
 def relative_errors(outs, refs):
     return [((o.float() - r).norm() / r.norm()).item()
             for o, r in zip(outs, refs)]
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
-def test_autocast_at_1333x800_is_finite_and_close(trained_backbone,
+def test_autocast_at_1333x800_is_finite_and_close(official_backbone,
                                                   detection_input, dtype):
     with torch.no_grad():
-        refs = trained_backbone(detection_input)
+        refs = official_backbone(detection_input)
         with torch.autocast('cpu', dtype=dtype):
-            outs = trained_backbone(detection_input)
+            outs = official_backbone(detection_input)
     assert all(o.dtype == dtype for o in outs)
     assert all(torch.isfinite(o).all() for o in outs)
     errors = relative_errors(outs, refs)
@@ -74,19 +58,15 @@ def test_authors_layers_overflow_in_fp16(official, detection_input):
 
 
 def test_fp16_train_step_at_1333x800_has_finite_gradients(
-        trained_backbone, detection_input):
-    model = trained_backbone.train()
-    try:
-        with torch.autocast('cpu', dtype=torch.float16):
-            outs = model(detection_input)
-        loss = sum(o.float().square().mean() for o in outs)
-        loss.backward()
-        grads = [p.grad for p in model.parameters() if p.requires_grad]
-        assert all(g is not None and torch.isfinite(g).all() for g in grads)
-        assert torch.isfinite(loss)
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.eval()
+        official_backbone, detection_input):
+    model = official_backbone.train()
+    with torch.autocast('cpu', dtype=torch.float16):
+        outs = model(detection_input)
+    loss = sum(o.float().square().mean() for o in outs)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert torch.isfinite(loss)
 
 
 def test_train_with_amp_uses_amp_optim_wrapper(digits_root, tmp_path,

@@ -1,27 +1,9 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """The backbone exports to ONNX and torch.export, and runs under
 torch.compile, with the outputs of eager PyTorch."""
-import pytest
 import torch
 
-from l2vit_mm import L2ViT
-from l2vit_mm.converters import convert_l2vit
-
 OUTPUTS = [f'stage{i}' for i in range(4)]
-
-
-@pytest.fixture(scope='module')
-def backbone(official, official_arch):
-    """The fixture's dense-task model (authors' weights), eval mode."""
-    model = L2ViT(
-        official_arch,
-        window_size=official['arch']['window_size'],
-        out_indices=(0, 1, 2, 3))
-    converted = convert_l2vit(official['det_state_dict'])
-    model.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in converted.items()}, strict=True)
-    return model.eval()
 
 
 def assert_matches(outs, refs, atol=1e-4):
@@ -32,12 +14,13 @@ def assert_matches(outs, refs, atol=1e-4):
         torch.testing.assert_close(out, ref, atol=atol, rtol=0)
 
 
-def test_onnx_opset17_dynamic_hw_matches_onnxruntime(backbone, tmp_path):
+def test_onnx_opset17_dynamic_hw_matches_onnxruntime(official_backbone,
+                                                     tmp_path):
     import onnx
     import onnxruntime as ort
     path = tmp_path / 'l2vit.onnx'
     torch.onnx.export(
-        backbone, (torch.randn(1, 3, 224, 224), ),
+        official_backbone, (torch.randn(1, 3, 224, 224), ),
         str(path),
         opset_version=17,
         input_names=['input'],
@@ -57,21 +40,21 @@ def test_onnx_opset17_dynamic_hw_matches_onnxruntime(backbone, tmp_path):
     for shape in [(1, 3, 224, 224), (2, 3, 61, 83), (1, 3, 320, 448)]:
         x = torch.randn(shape)
         with torch.no_grad():
-            refs = backbone(x)
+            refs = official_backbone(x)
         outs = session.run(None, {'input': x.numpy()})
         assert_matches(outs, refs)
 
 
-def test_torch_export_matches(backbone):
+def test_torch_export_matches(official_backbone):
     """``torch.export`` with a static input size, not a multiple of 32."""
     x = torch.randn(1, 3, 200, 300)
-    program = torch.export.export(backbone, (x, ))
+    program = torch.export.export(official_backbone, (x, ))
     with torch.no_grad():
-        assert_matches(program.module()(x), backbone(x))
+        assert_matches(program.module()(x), official_backbone(x))
 
 
-def test_torch_compile_matches(backbone):
-    compiled = torch.compile(backbone)
+def test_torch_compile_matches(official_backbone):
+    compiled = torch.compile(official_backbone)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
-        assert_matches(compiled(x), backbone(x))
+        assert_matches(compiled(x), official_backbone(x))
