@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
 
 from l2vit_mm.demo import make_ade_scenes
 from tests.conftest import REPO
@@ -64,7 +65,6 @@ def digit_pixels_called_digits(runner):
 def test_demo_classifier_init_is_wider_than_mmseg_default():
     assert MMSEG_CLASSIFIER_INIT['std'] == 0.01
     init_default_scope('mmseg')
-    from mmseg.registry import MODELS
     cfg = Config.fromfile(str(DEMO_SEG))
     model = MODELS.build(cfg.model)
     model.init_weights()
