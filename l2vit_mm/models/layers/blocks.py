@@ -5,6 +5,9 @@ All blocks work on channels-last maps of shape (B, H, W, C): token-wise
 layers (norms, linear layers) need no reshaping and the depthwise
 convolutions see a channels-last tensor through a free ``permute``.
 """
+from functools import partial
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
@@ -12,6 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from .attention import LinearAttention, WindowAttention
+from .chunked_inference import runs_in_chunks, token_chunks, window_row_chunks
 
 
 def _nchw(x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +47,34 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     if branch.is_contiguous():
         return branch.add_(shortcut)
     return shortcut + branch
+
+
+def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
+                       drop_path: nn.Module, split: Callable) -> torch.Tensor:
+    """Return ``x + drop_path(branch(norm(x)))``.
+
+    In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
+    the chunks ``split(x)`` one at a time and its output is added into
+    ``x`` in place, with the same result: the branch's wide intermediates
+    stay in cache. ``x`` must be a block's own intermediate map.
+
+    Args:
+        x (Tensor): A channels-last map (B, H, W, C).
+        norm (nn.Module): The token-wise norm before the branch.
+        branch (nn.Module): The branch; it must mix tokens only inside the
+            chunks that ``split`` makes.
+        drop_path (nn.Module): Drop path (or identity) on the branch.
+        split (Callable): Maps ``x`` to views of it covering it without
+            overlap.
+
+    Returns:
+        Tensor: The sum, of the shape of ``x``.
+    """
+    if runs_in_chunks(x, branch):
+        for chunk in split(x):
+            chunk.add_(branch(norm(chunk)))
+        return x
+    return add_residual(x, drop_path(branch(norm(x))))
 
 
 class ConvPosEnc(BaseModule):
@@ -133,6 +165,12 @@ class _CheckpointedBlock(BaseModule):
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _add_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + drop_path(mlp(norm2(x)))``, the last step of every block."""
+        split = partial(token_chunks, width=self.mlp.fc1.out_features)
+        return add_prenorm_branch(x, self.norm2, self.mlp, self.drop_path,
+                                  split)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the block on a channels-last map (B, H, W, C)."""
         if self.with_cp and x.requires_grad:
@@ -176,9 +214,14 @@ class LWABlock(_CheckpointedBlock):
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
-        x = add_residual(x, self.drop_path(self.attn(self.norm1(x))))
+        split = partial(
+            window_row_chunks,
+            window_size=self.attn.window_size,
+            width=3 * x.shape[-1])
+        x = add_prenorm_branch(x, self.norm1, self.attn, self.drop_path,
+                               split)
         x = self.cpe[1](x)
-        return add_residual(x, self.drop_path(self.mlp(self.norm2(x))))
+        return self._add_mlp(x)
 
 
 class LGABlock(_CheckpointedBlock):
@@ -217,4 +260,4 @@ class LGABlock(_CheckpointedBlock):
         x = self.cpe[0](x)
         x = add_residual(x, self.drop_path(self.attn(self.norm1(x))))
         x = add_residual(x, self.drop_path(self.local_mp(self.norm3(x))))
-        return add_residual(x, self.drop_path(self.mlp(self.norm2(x))))
+        return self._add_mlp(x)

@@ -1,0 +1,76 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Residual branches run in cache-sized chunks during CPU inference.
+
+A pre-norm residual branch ``x + f(norm(x))`` whose ``f`` mixes tokens only
+inside a chunk (an MLP: single tokens; window attention: whole rows of
+windows) gives the same result chunk by chunk. On CPU, running it so keeps
+the wide intermediates (the MLP's hidden layer, q/k/v) in cache instead of
+writing them to freshly allocated memory and reading them back, and the sum
+is added into ``x`` in place (see ``blocks.add_prenorm_branch``).
+"""
+from typing import List
+
+import torch
+import torch.nn as nn
+
+# Elements of the widest intermediate of one chunk (6 MiB in float32):
+# measured on a 2-core Xeon, larger chunks lose the cache and smaller ones
+# pay more operator calls.
+CHUNK_ELEMENTS = 3 * 2**19
+
+
+def runs_in_chunks(x: torch.Tensor, branch: nn.Module) -> bool:
+    """Whether a residual branch may run chunk by chunk, in place.
+
+    Only in eager CPU inference: no autograd (nothing is kept for backward),
+    eval mode (drop path is the identity), a contiguous map, and neither
+    tracing (FLOP counting, ONNX export) nor compiling, which want one
+    graph of whole-map operators.
+
+    Args:
+        x (Tensor): The map the branch reads and adds to.
+        branch (nn.Module): The branch.
+
+    Returns:
+        bool: True when the chunked path is taken.
+    """
+    return (x.device.type == 'cpu' and not torch.is_grad_enabled()
+            and not branch.training and x.is_contiguous()
+            and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling())
+
+
+def token_chunks(x: torch.Tensor, width: int) -> List[torch.Tensor]:
+    """Split a map into chunks of whole tokens.
+
+    Args:
+        x (Tensor): A contiguous channels-last map (B, H, W, C).
+        width (int): Elements per token of the widest intermediate.
+
+    Returns:
+        list[Tensor]: Views of ``x`` of shape (n, C) covering it.
+    """
+    step = max(1, CHUNK_ELEMENTS // width)
+    return list(x.view(-1, x.shape[-1]).split(step))
+
+
+def window_row_chunks(x: torch.Tensor, window_size: int,
+                      width: int) -> List[torch.Tensor]:
+    """Split a map into chunks of whole images or whole rows of windows.
+
+    Args:
+        x (Tensor): A contiguous channels-last map (B, H, W, C).
+        window_size (int): The window side; strips start at multiples of
+            it, so that no window is cut.
+        width (int): Elements per token of the widest intermediate.
+
+    Returns:
+        list[Tensor]: Contiguous views of ``x`` of shape (b, h, W, C)
+        covering it.
+    """
+    B, H, W, _ = x.shape
+    max_tokens = max(1, CHUNK_ELEMENTS // width)
+    if H * W <= max_tokens:
+        return list(x.split(max_tokens // (H * W)))
+    rows = window_size * max(1, max_tokens // (window_size * W))
+    return [strip for image in x.split(1) for strip in image.split(rows, 1)]

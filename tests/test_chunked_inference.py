@@ -1,0 +1,75 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+import pytest
+import torch
+
+from l2vit_mm import L2ViT
+from l2vit_mm.models.layers import blocks, chunked_inference
+from l2vit_mm.models.layers.chunked_inference import (runs_in_chunks,
+                                                      token_chunks,
+                                                      window_row_chunks)
+
+TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[2, 2, 2, 2],
+                 num_heads=[1, 2, 4, 8])
+
+
+def test_window_row_chunks_cover_whole_windows(monkeypatch):
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 3 * 7 * 20)
+    x = torch.arange(2 * 25 * 20 * 3.).view(2, 25, 20, 3)
+    chunks = window_row_chunks(x, window_size=7, width=3)
+    # 20 tokens a row, at most 140 tokens a chunk: strips of 7 rows, the
+    # last one of 4 rows (padded by the attention), for each image.
+    strips = [(1, 7), (1, 7), (1, 7), (1, 4)]
+    assert [c.shape[:2] for c in chunks] == strips * 2
+    assert all(c.is_contiguous() for c in chunks)
+    assert torch.equal(torch.cat([c.flatten() for c in chunks]), x.flatten())
+    # Small images go whole, several at a time: 42 tokens, 12 an image.
+    x = torch.zeros(5, 3, 4, 2)
+    assert [c.shape[0] for c in window_row_chunks(x, 7, width=10)] == [3, 2]
+
+
+def test_token_chunks_cover_the_map(monkeypatch):
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 64)
+    x = torch.randn(2, 5, 3, 8)
+    chunks = token_chunks(x, width=32)
+    assert [c.shape for c in chunks] == [(2, 8)] * 15
+    assert torch.equal(torch.cat(chunks), x.view(-1, 8))
+
+
+def test_chunks_only_in_cpu_eager_inference():
+    branch = torch.nn.Linear(4, 4).eval()
+    x = torch.randn(2, 3, 3, 4)
+    with torch.no_grad():
+        assert runs_in_chunks(x, branch)
+        assert not runs_in_chunks(x.transpose(1, 2), branch)
+        assert not runs_in_chunks(x, branch.train())
+    assert not runs_in_chunks(x, branch.eval())
+
+
+@pytest.mark.parametrize('size', [(224, 224), (100, 132)])
+def test_chunked_inference_matches_whole_maps(monkeypatch, size):
+    """Tiny chunks (several strips per image, padded last strips at 100x132)
+    give the outputs of the whole-map path, which runs with grad on."""
+    model = L2ViT(TINY_ARCH, out_indices=(0, 1, 2, 3))
+    model.init_weights()
+    model.eval()
+    x = torch.randn(2, 3, *size)
+    whole = model(x)
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 16 * 3 * 7 * 8)
+    split_sizes = []
+
+    def counting(split):
+        def wrapped(*args, **kwargs):
+            chunks = split(*args, **kwargs)
+            split_sizes.append(len(chunks))
+            return chunks
+        return wrapped
+
+    monkeypatch.setattr(blocks, 'token_chunks', counting(token_chunks))
+    monkeypatch.setattr(blocks, 'window_row_chunks',
+                        counting(window_row_chunks))
+    with torch.no_grad():
+        chunked = model(x)
+    # 4 stages x (2 MLPs + 1 window attention) split, stage 1 into many.
+    assert len(split_sizes) == 12 and max(split_sizes) > 8
+    for a, b in zip(chunked, whole):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
