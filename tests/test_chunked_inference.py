@@ -4,7 +4,8 @@ import torch
 
 from l2vit_mm import L2ViT
 from l2vit_mm.models.layers import blocks, chunked_inference
-from l2vit_mm.models.layers.chunked_inference import (runs_in_chunks,
+from l2vit_mm.models.layers.chunked_inference import (image_chunks,
+                                                      runs_in_chunks,
                                                       token_chunks,
                                                       window_row_chunks)
 
@@ -67,9 +68,12 @@ def test_chunked_inference_matches_whole_maps(monkeypatch, size):
     monkeypatch.setattr(blocks, 'token_chunks', counting(token_chunks))
     monkeypatch.setattr(blocks, 'window_row_chunks',
                         counting(window_row_chunks))
+    monkeypatch.setattr(blocks, 'image_chunks', counting(image_chunks))
     with torch.no_grad():
         chunked = model(x)
-    # 4 stages x (2 MLPs + 1 window attention) split, stage 1 into many.
-    assert len(split_sizes) == 12 and max(split_sizes) > 8
+    # Per stage: 2 MLP splits, 1 window split and, as every image is
+    # larger than a chunk, the linear attention's two-pass path with one
+    # token split per image (2). Stage 1 splits into many chunks.
+    assert len(split_sizes) == 4 * 5 and max(split_sizes) > 8
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)

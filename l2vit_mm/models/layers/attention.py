@@ -1,5 +1,7 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """The two token mixers of L2ViT: window softmax and linear attention."""
+from typing import List
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -115,17 +117,56 @@ class WindowAttention(BaseModule):
         return window_reverse(out, ws, Hp, Wp)[:, :H, :W]
 
 
+def linear_attention_state(k: torch.Tensor, v: torch.Tensor,
+                           temperature: torch.Tensor) -> torch.Tensor:
+    """What enhanced linear attention keeps of all keys and values.
+
+    The d x d matrix ``k^T v * temperature`` with ``sum_n k_n`` as an extra
+    column, summed over the tokens in float32 whatever the autocast dtype
+    (over tens of thousands of tokens the sums overflow float16). It is
+    linear in the tokens: the states of chunks of a sequence add up to the
+    state of the sequence.
+
+    Args:
+        k (Tensor): Keys (B, heads, N, d), non-negative.
+        v (Tensor): Values (B, heads, N, d).
+        temperature (Tensor): Per-head scale of shape (heads, 1, 1).
+
+    Returns:
+        Tensor: The state (B, heads, d, d + 1) in float32.
+    """
+    with torch.autocast(device_type=k.device.type, enabled=False):
+        k, v = k.float(), v.float()
+        kv = (k.transpose(-2, -1) @ v) * temperature.float()
+        return torch.cat([kv, k.sum(dim=-2).unsqueeze(-1)], dim=-1)
+
+
+def linear_attention_read(q: torch.Tensor, state: torch.Tensor,
+                          min_denominator: float) -> torch.Tensor:
+    """Attend with queries to a state of :func:`linear_attention_state`.
+
+    ``out = (q (k^T v * temperature)) / max(q . sum_n k_n,
+    min_denominator)``: one matmul with the state gives numerators and
+    denominators, in float32.
+
+    Args:
+        q (Tensor): Queries (B, heads, N, d), non-negative.
+        state (Tensor): The keys' and values' state (B, heads, d, d + 1).
+        min_denominator (float): Lower clamp of the denominator.
+
+    Returns:
+        Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
+    """
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        out = q.float() @ state
+        out = out[..., :-1] / out[..., -1:].clamp(min=min_denominator)
+    return out.to(q.dtype)
+
+
 def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           temperature: torch.Tensor,
                           min_denominator: float) -> torch.Tensor:
     """The enhanced linear attention of L2ViT for non-negative ``q``, ``k``.
-
-    ``out = (q (k^T v * temperature)) / max(q . sum_n k_n, min_denominator)``.
-    The d x d matrix ``k^T v * temperature`` gets ``sum_n k_n`` as an extra
-    column, so one matmul with ``q`` gives numerators and denominators and
-    no (N, d) tensor is built besides the result. Both token sums and the
-    denominator are accumulated in float32 whatever the autocast dtype:
-    over tens of thousands of tokens they overflow float16.
 
     Args:
         q (Tensor): Queries (B, heads, N, d), non-negative.
@@ -135,17 +176,10 @@ def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         min_denominator (float): Lower clamp of the denominator.
 
     Returns:
-        Tensor: The attended values (B, heads, N, d) in the dtype of ``v``.
+        Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
     """
-    out_dtype = v.dtype
-    with torch.autocast(device_type=q.device.type, enabled=False):
-        q, k, v = q.float(), k.float(), v.float()
-        kv = (k.transpose(-2, -1) @ v) * temperature.float()
-        k_sum = k.sum(dim=-2).unsqueeze(-1)
-        # One matmul gives numerators and denominators: (N, d + 1).
-        out = q @ torch.cat([kv, k_sum], dim=-1)
-        out = out[..., :-1] / out[..., -1:].clamp(min=min_denominator)
-    return out.to(out_dtype)
+    state = linear_attention_state(k, v, temperature)
+    return linear_attention_read(q, state, min_denominator)
 
 
 class LinearAttention(BaseModule):
@@ -189,3 +223,40 @@ class LinearAttention(BaseModule):
         out = linear_attention_core(
             F.relu(q), F.relu(k), v, self.temperature, self.min_denominator)
         return self.proj(out.transpose(1, 2).reshape(B, H, W, C))
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C) tokens -> (1, heads, N, d)."""
+        return x.view(1, x.shape[0], self.num_heads, -1).transpose(1, 2)
+
+    def add_in_chunks_(self, x: torch.Tensor, norm: nn.Module,
+                       chunks: List[torch.Tensor]) -> torch.Tensor:
+        """Add ``self(norm(x))`` to one image's tokens, chunk by chunk.
+
+        For inference on a large map: a first pass sums the keys' and
+        values' state over the chunks, a second one reads it with each
+        chunk's queries and adds the projected result into the chunk in
+        place. Each pass projects only what it needs (k and v, then q), so
+        nothing is computed twice but the norm.
+
+        Args:
+            x (Tensor): One image's tokens (N, C), which ``chunks`` cover;
+                changed in place.
+            norm (nn.Module): The token-wise norm before the attention.
+            chunks (list[Tensor]): Views of ``x`` of shape (n, C).
+
+        Returns:
+            Tensor: ``x`` holding ``x + self(norm(x))``.
+        """
+        C = x.shape[-1]
+        weight, bias = self.qkv.weight, self.qkv.bias
+        state = 0
+        for chunk in chunks:
+            k, v = F.linear(norm(chunk), weight[C:], bias[C:]).chunk(2, -1)
+            state = state + linear_attention_state(
+                self._heads(F.relu(k)), self._heads(v), self.temperature)
+        for chunk in chunks:
+            q = F.linear(norm(chunk), weight[:C], bias[:C])
+            out = linear_attention_read(
+                self._heads(F.relu(q)), state, self.min_denominator)
+            chunk.add_(self.proj(out.transpose(1, 2).reshape(-1, C)))
+        return x

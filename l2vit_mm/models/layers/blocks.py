@@ -15,7 +15,8 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from .attention import LinearAttention, WindowAttention
-from .chunked_inference import runs_in_chunks, token_chunks, window_row_chunks
+from .chunked_inference import (image_chunks, runs_in_chunks, token_chunks,
+                                tokens_per_chunk, window_row_chunks)
 
 
 def _nchw(x: torch.Tensor) -> torch.Tensor:
@@ -214,14 +215,19 @@ class LWABlock(_CheckpointedBlock):
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
+        x = self._add_attention(x)
+        x = self.cpe[1](x)
+        return self._add_mlp(x)
+
+    def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + drop_path(attn(norm1(x)))``; in CPU inference by chunks of
+        whole rows of windows."""
         split = partial(
             window_row_chunks,
             window_size=self.attn.window_size,
             width=3 * x.shape[-1])
-        x = add_prenorm_branch(x, self.norm1, self.attn, self.drop_path,
-                               split)
-        x = self.cpe[1](x)
-        return self._add_mlp(x)
+        return add_prenorm_branch(x, self.norm1, self.attn, self.drop_path,
+                                  split)
 
 
 class LGABlock(_CheckpointedBlock):
@@ -258,6 +264,20 @@ class LGABlock(_CheckpointedBlock):
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
-        x = add_residual(x, self.drop_path(self.attn(self.norm1(x))))
+        x = self._add_attention(x)
         x = add_residual(x, self.drop_path(self.local_mp(self.norm3(x))))
         return self._add_mlp(x)
+
+    def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + drop_path(attn(norm1(x)))``; in CPU inference, images too
+        large for one chunk attend in two passes over chunks of tokens."""
+        B, H, W, C = x.shape
+        if H * W <= tokens_per_chunk(3 * C) or not runs_in_chunks(
+                x, self.attn):
+            split = partial(image_chunks, width=3 * C)
+            return add_prenorm_branch(x, self.norm1, self.attn,
+                                      self.drop_path, split)
+        for image in x.view(B, H * W, C):
+            self.attn.add_in_chunks_(image, self.norm1,
+                                     token_chunks(image, 3 * C))
+        return x

@@ -40,6 +40,18 @@ def runs_in_chunks(x: torch.Tensor, branch: nn.Module) -> bool:
             and not torch.compiler.is_compiling())
 
 
+def tokens_per_chunk(width: int) -> int:
+    """Tokens a chunk holds.
+
+    Args:
+        width (int): Elements per token of the widest intermediate.
+
+    Returns:
+        int: ``CHUNK_ELEMENTS // width``, at least 1.
+    """
+    return max(1, CHUNK_ELEMENTS // width)
+
+
 def token_chunks(x: torch.Tensor, width: int) -> List[torch.Tensor]:
     """Split a map into chunks of whole tokens.
 
@@ -50,8 +62,22 @@ def token_chunks(x: torch.Tensor, width: int) -> List[torch.Tensor]:
     Returns:
         list[Tensor]: Views of ``x`` of shape (n, C) covering it.
     """
-    step = max(1, CHUNK_ELEMENTS // width)
-    return list(x.view(-1, x.shape[-1]).split(step))
+    return list(x.view(-1, x.shape[-1]).split(tokens_per_chunk(width)))
+
+
+def image_chunks(x: torch.Tensor, width: int) -> List[torch.Tensor]:
+    """Split a batch into groups of whole images.
+
+    Args:
+        x (Tensor): A contiguous channels-last map (B, H, W, C).
+        width (int): Elements per token of the widest intermediate.
+
+    Returns:
+        list[Tensor]: Views of ``x`` of shape (b, H, W, C), as many images
+        a group as fit the chunk size (at least one).
+    """
+    images = tokens_per_chunk(width) // (x.shape[1] * x.shape[2])
+    return list(x.split(max(1, images)))
 
 
 def window_row_chunks(x: torch.Tensor, window_size: int,
@@ -68,9 +94,9 @@ def window_row_chunks(x: torch.Tensor, window_size: int,
         list[Tensor]: Contiguous views of ``x`` of shape (b, h, W, C)
         covering it.
     """
-    B, H, W, _ = x.shape
-    max_tokens = max(1, CHUNK_ELEMENTS // width)
+    _, H, W, _ = x.shape
+    max_tokens = tokens_per_chunk(width)
     if H * W <= max_tokens:
-        return list(x.split(max_tokens // (H * W)))
+        return image_chunks(x, width)
     rows = window_size * max(1, max_tokens // (window_size * W))
     return [strip for image in x.split(1) for strip in image.split(rows, 1)]
