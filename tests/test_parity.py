@@ -137,3 +137,33 @@ def test_other_configurations_match_reference(window_size, num_classes,
         torch.testing.assert_close(model(x, mode='tensor'), ref(x), **TOL)
         for a, b in zip(dense(x), dense_ref(x)):
             torch.testing.assert_close(a, b, **TOL)
+
+
+def test_train_step_gradients_match_reference():
+    """A train-mode step (batch-statistics BN, padded windows) gives the
+    reference port's gradients for the input and every parameter."""
+    dims, depths, heads = [8, 16, 32, 64], [2, 2, 2, 2], [1, 2, 2, 4]
+    ref = ReferenceL2ViT(dims, depths, heads, 5, 0, out_indices=(0, 1, 2, 3))
+    randomize_(ref, 5)
+    model = L2ViT(
+        dict(embed_dims=dims, depths=depths, num_heads=heads),
+        window_size=5,
+        out_indices=(0, 1, 2, 3))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    ref.train()
+    model.train()
+    x = torch.randn(2, 3, 50, 70)
+    grads = []
+    for net in (model, ref):
+        inp = x.clone().requires_grad_()
+        outs = net(inp)
+        g = torch.Generator().manual_seed(3)
+        sum((o * torch.randn(o.shape, generator=g)).sum()
+            for o in outs).backward()
+        grads.append({'input': inp.grad, **{
+            name: p.grad for name, p in net.named_parameters()}})
+    ours, theirs = grads
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        torch.testing.assert_close(
+            ours[name], theirs[name], atol=1e-4, rtol=1e-4, msg=name)

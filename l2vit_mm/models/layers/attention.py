@@ -1,6 +1,6 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """The two token mixers of L2ViT: window softmax and linear attention."""
-from typing import List
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
@@ -64,6 +64,20 @@ def window_reverse(windows: torch.Tensor, window_size: int, H: int,
     return x.transpose(2, 3).reshape(-1, H, W, C)
 
 
+def split_heads(qkv: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+    """Views of queries, keys and values from a fused projection.
+
+    Args:
+        qkv (Tensor): Projected tokens (B, N, 3, heads, d).
+
+    Returns:
+        tuple[Tensor]: ``q``, ``k``, ``v``, each (B, heads, N, d). Taken
+        apart along dim 2, so that in backward their gradients are stacked
+        straight into the layout of ``qkv`` (one copy, no reshape).
+    """
+    return tuple(t.transpose(1, 2) for t in qkv.unbind(2))
+
+
 class WindowAttention(BaseModule):
     """Multi-head softmax attention inside non-overlapping windows.
 
@@ -103,7 +117,7 @@ class WindowAttention(BaseModule):
         windows = window_partition(x, ws)
         qkv = self.qkv(windows).view(-1, ws * ws, 3, self.num_heads,
                                      C // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = split_heads(qkv)
         if torch.jit.is_tracing():
             # Explicit matmuls when traced (FLOP counting, ONNX export): the
             # same result as the fused kernel, visible to op-level tools.
@@ -114,7 +128,10 @@ class WindowAttention(BaseModule):
         # As the authors: project the windows, then merge and crop; the
         # crop stays a view (the residual add reads through it).
         out = self.proj(out.transpose(1, 2).reshape(-1, ws * ws, C))
-        return window_reverse(out, ws, Hp, Wp)[:, :H, :W]
+        out = window_reverse(out, ws, Hp, Wp)
+        if torch.jit.is_tracing() or (Hp, Wp) != (H, W):
+            out = out[:, :H, :W]
+        return out
 
 
 def linear_attention_state(k: torch.Tensor, v: torch.Tensor,
@@ -219,7 +236,7 @@ class LinearAttention(BaseModule):
         B, H, W, C = x.shape
         qkv = self.qkv(x).view(B, H * W, 3, self.num_heads,
                                C // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = split_heads(qkv)
         out = linear_attention_core(
             F.relu(q), F.relu(k), v, self.temperature, self.min_denominator)
         return self.proj(out.transpose(1, 2).reshape(B, H, W, C))

@@ -36,7 +36,9 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     backward (the output of a linear layer, a convolution or a drop path):
     adding in place then saves allocating and writing one more map per
     residual. A strided ``branch`` (a cropped view) is added out of place,
-    so that the sum is contiguous.
+    so that the sum is contiguous, and so is a view that autograd records
+    (a permuted convolution output in training): in place, backward would
+    rebuild the gradient of its whole base through a generic strided copy.
 
     Args:
         shortcut (Tensor): The residual input (B, H, W, C).
@@ -45,7 +47,8 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: The sum, contiguous when ``branch`` is.
     """
-    if branch.is_contiguous():
+    if branch.is_contiguous() and not (branch.requires_grad
+                                       and branch._base is not None):
         return branch.add_(shortcut)
     return shortcut + branch
 
