@@ -178,3 +178,34 @@ def test_default_init_follows_authors():
     assert torch.all(block.norm1.weight == 1)
     assert torch.allclose(block.attn.temperature,
                           torch.full((2, 1, 1), 16**-0.5))
+
+
+def test_stem_folds_eval_batchnorm():
+    """Eval-mode BatchNorms of the stem folded into its convolutions give
+    the layer-by-layer result, with gradients (norm_eval fine-tuning)."""
+    from l2vit_mm.models.layers import ConvPatchEmbed
+    stem = ConvPatchEmbed(3, 16)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in stem.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5
+                        if 'running_var' in name else
+                        torch.randn(t.shape, generator=g))
+    stem.eval()
+    x = torch.randn(2, 3, 30, 42)
+    grads = []
+    for folded in (True, False):
+        out = stem(x) if folded else stem.proj(x)
+        assert out.shape == (2, 16, 8, 11)
+        out.square().sum().backward()
+        grads.append((out.detach(), {
+            n: p.grad.clone() for n, p in stem.named_parameters()}))
+        stem.zero_grad()
+    (folded_out, folded_grads), (plain_out, plain_grads) = grads
+    assert folded_out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(folded_out, plain_out, atol=1e-4, rtol=1e-5)
+    for name in plain_grads:
+        torch.testing.assert_close(
+            folded_grads[name], plain_grads[name], atol=1e-3, rtol=1e-4,
+            msg=name)

@@ -44,7 +44,40 @@ class ConvPatchEmbed(BaseModule):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x)
+        """Embed images (B, C, H, W) into a (B, D, H/4, W/4) map.
+
+        With both BatchNorms in eval mode (inference, or ``norm_eval``)
+        they are folded into the convolutions, which then run on a
+        channels-last map: the same result (gradients included) without
+        two passes over the largest maps of the network, and an output
+        whose channels-last view needs no copy. Traced runs (FLOP counting,
+        ONNX export) keep the layers as they are.
+        """
+        conv1, bn1, act, conv2, bn2 = self.proj
+        if bn1.training or bn2.training or torch.jit.is_tracing():
+            return self.proj(x)
+        x = x.contiguous(memory_format=torch.channels_last)
+        x = act(fold_batch_norm(conv1, bn1, x))
+        return fold_batch_norm(conv2, bn2, x)
+
+
+def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d,
+                    x: torch.Tensor) -> torch.Tensor:
+    """Apply ``bn(conv(x))`` as one convolution, for ``bn`` in eval mode.
+
+    Args:
+        conv (nn.Conv2d): A convolution with bias.
+        bn (nn.BatchNorm2d): An affine BatchNorm with running statistics.
+        x (Tensor): The input of ``conv``.
+
+    Returns:
+        Tensor: ``bn(conv(x))``, differentiable in the parameters of both.
+    """
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    weight = conv.weight * scale.view(-1, 1, 1, 1)
+    bias = (conv.bias - bn.running_mean) * scale + bn.bias
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding,
+                    conv.dilation, conv.groups)
 
 
 class ConvStem(BaseModule):
