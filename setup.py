@@ -92,7 +92,7 @@ if __name__ == '__main__':
         python_requires='>=3.8',
         license='Apache License 2.0',
         install_requires=[
-            'torch>=1.13',
+            'torch>=2.0',
             'mmengine>=0.8.0,<1.0.0',
             'mmcv>=2.0.0,<2.2.0',
             'numpy',

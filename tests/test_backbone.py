@@ -205,7 +205,6 @@ def test_stem_folds_eval_batchnorm():
     (folded_out, folded_grads), (plain_out, plain_grads) = grads
     assert folded_out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(folded_out, plain_out, atol=1e-4, rtol=1e-5)
-    for name in plain_grads:
-        torch.testing.assert_close(
-            folded_grads[name], plain_grads[name], atol=1e-3, rtol=1e-4,
-            msg=name)
+    for name, grad in plain_grads.items():
+        error = (folded_grads[name] - grad).abs().max() / grad.abs().max()
+        assert error < 1e-5, (name, error)

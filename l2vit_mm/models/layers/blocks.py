@@ -15,8 +15,10 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from .attention import LinearAttention, WindowAttention
-from .chunked_inference import (image_chunks, runs_in_chunks, token_chunks,
-                                tokens_per_chunk, window_row_chunks)
+from .chunked_inference import (image_chunks, is_compiling, runs_in_chunks,
+                                token_chunks, tokens_per_chunk,
+                                window_row_chunks)
+from .gelu_mlp import gelu_mlp
 
 
 def _nchw(x: torch.Tensor) -> torch.Tensor:
@@ -150,7 +152,16 @@ class Mlp(BaseModule):
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Transform each token of a (..., C) tensor."""
+        """Transform each token of a (..., C) tensor.
+
+        Training on the CPU goes through :func:`gelu_mlp` (the same
+        result; GELU recomputed in backward instead of stored, chunks of
+        tokens kept in cache).
+        """
+        if (x.device.type == 'cpu' and torch.is_grad_enabled()
+                and (x.requires_grad or self.fc1.weight.requires_grad)
+                and not torch.jit.is_tracing() and not is_compiling()):
+            return gelu_mlp(x, self.fc1, self.fc2, self.act.approximate)
         return self.fc2(self.act(self.fc1(x)))
 
 

@@ -36,8 +36,15 @@ def runs_in_chunks(x: torch.Tensor, branch: nn.Module) -> bool:
     """
     return (x.device.type == 'cpu' and not torch.is_grad_enabled()
             and not branch.training and x.is_contiguous()
-            and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling())
+            and not torch.jit.is_tracing() and not is_compiling())
+
+
+def is_compiling() -> bool:
+    """Whether ``torch.compile`` or ``torch.export`` is tracing the code."""
+    compiler = getattr(torch, 'compiler', None)
+    if hasattr(compiler, 'is_compiling'):
+        return compiler.is_compiling()
+    return torch._dynamo.is_compiling()  # torch < 2.3
 
 
 def tokens_per_chunk(width: int) -> int:

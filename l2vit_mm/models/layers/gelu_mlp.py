@@ -1,0 +1,98 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Linear -> GELU -> Linear for training, with GELU recomputed in backward.
+
+Autograd keeps both the first layer's output and the GELU's output of every
+MLP for backward: two tensors four times the size of the block's map, the
+largest activations of the network. :class:`GeluMlpFunction` keeps only the
+first (GELU is cheap to recompute) and runs forward and backward over
+chunks of tokens, so that on the CPU the other wide intermediates (GELU
+output, its gradient) stay in cache instead of being written to freshly
+allocated memory.
+"""
+import torch
+import torch.nn.functional as F
+
+from .chunked_inference import tokens_per_chunk
+
+
+class GeluMlpFunction(torch.autograd.Function):
+    """``linear(gelu(linear(x, w1, b1)), w2, b2)`` over (N, C) tokens.
+
+    Under autocast the matmuls run in the autocast dtype, as ``F.linear``
+    would, and the weight gradients come back in the weights' dtype.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, approximate, step):
+        hidden = torch.empty(
+            x.shape[0], w1.shape[0], dtype=x.dtype, device=x.device)
+        out = torch.empty(
+            x.shape[0], w2.shape[0], dtype=x.dtype, device=x.device)
+        w1c, b1c, w2c, b2c = (t.to(x.dtype) for t in (w1, b1, w2, b2))
+        for s in range(0, x.shape[0], step):
+            pre = torch.addmm(
+                b1c, x[s:s + step], w1c.t(), out=hidden[s:s + step])
+            torch.addmm(
+                b2c, F.gelu(pre, approximate=approximate), w2c.t(),
+                out=out[s:s + step])
+        ctx.save_for_backward(x, w1, w2, hidden)
+        ctx.approximate, ctx.step = approximate, step
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, w1, w2, hidden = ctx.saved_tensors
+        approximate, step = ctx.approximate, ctx.step
+        grad_out = grad_out.to(x.dtype).contiguous()
+        w1c, w2c = w1.to(x.dtype), w2.to(x.dtype)
+        grad_x = torch.empty_like(x)
+        grad_w1 = torch.zeros_like(w1)
+        grad_w2 = torch.zeros_like(w2)
+        grad_b1 = torch.zeros(w1.shape[0], dtype=w1.dtype, device=w1.device)
+        for s in range(0, x.shape[0], step):
+            pre, dout = hidden[s:s + step], grad_out[s:s + step]
+            grad_w2 += (dout.t() @ F.gelu(pre, approximate=approximate)).to(
+                w2.dtype)
+            grad_pre = torch.ops.aten.gelu_backward(
+                dout @ w2c, pre, approximate=approximate)
+            grad_w1 += (grad_pre.t() @ x[s:s + step]).to(w1.dtype)
+            grad_b1 += grad_pre.sum(0, dtype=w1.dtype)
+            if ctx.needs_input_grad[0]:
+                torch.mm(grad_pre, w1c, out=grad_x[s:s + step])
+        grad_b2 = grad_out.sum(0, dtype=w2.dtype)
+        return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, None, None
+
+
+def cpu_autocast_dtype():
+    """The dtype of CPU autocast, or None when it is off."""
+    try:
+        enabled = torch.is_autocast_enabled('cpu')
+        dtype = torch.get_autocast_dtype('cpu')
+    except (TypeError, AttributeError):  # torch < 2.4
+        enabled = torch.is_autocast_cpu_enabled()
+        dtype = torch.get_autocast_cpu_dtype()
+    return dtype if enabled else None
+
+
+def gelu_mlp(x: torch.Tensor, fc1: torch.nn.Linear, fc2: torch.nn.Linear,
+             approximate: str = 'none') -> torch.Tensor:
+    """``fc2(gelu(fc1(x)))`` through :class:`GeluMlpFunction`, on the CPU.
+
+    Args:
+        x (Tensor): Tokens (..., C) on the CPU.
+        fc1 (nn.Linear): The first layer (C -> hidden).
+        fc2 (nn.Linear): The second layer (hidden -> C).
+        approximate (str): GELU's ``approximate`` argument.
+            Defaults to ``'none'``.
+
+    Returns:
+        Tensor: The output (..., C), in the autocast dtype under autocast.
+        The CPU only: on CUDA the chunking has no cache to gain and this
+        path has not been measured there.
+    """
+    tokens = x.reshape(-1, x.shape[-1]).to(cpu_autocast_dtype() or x.dtype)
+    step = tokens_per_chunk(fc1.out_features)
+    with torch.autocast(device_type='cpu', enabled=False):
+        out = GeluMlpFunction.apply(tokens, fc1.weight, fc1.bias, fc2.weight,
+                                    fc2.bias, approximate, step)
+    return out.view(*x.shape[:-1], out.shape[-1])

@@ -1,0 +1,87 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+import pytest
+import torch
+
+from l2vit_mm.models.layers import Mlp, blocks, chunked_inference
+from l2vit_mm.models.layers.gelu_mlp import gelu_mlp
+
+
+def plain(mlp, x):
+    return mlp.fc2(mlp.act(mlp.fc1(x)))
+
+
+def grads_of(fn, mlp, x, grad):
+    mlp.zero_grad()
+    x = x.detach().requires_grad_()
+    out = fn(mlp, x)
+    out.backward(grad)
+    return out.detach(), [x.grad] + [p.grad.clone() for p in mlp.parameters()]
+
+
+@pytest.mark.parametrize('approximate', ['none', 'tanh'])
+def test_same_output_and_gradients_in_chunks(monkeypatch, approximate):
+    # 40 hidden elements a chunk: 1 token of 32 hidden channels per chunk.
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 40)
+    mlp = Mlp(8, 32)
+    mlp.act.approximate = approximate
+    x, grad = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8)
+    out, grads = grads_of(
+        lambda m, t: gelu_mlp(t, m.fc1, m.fc2, approximate), mlp, x, grad)
+    ref_out, ref_grads = grads_of(plain, mlp, x, grad)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_autocast_matches_autocast_linear_layers():
+    mlp = Mlp(16, 64)
+    x, grad = torch.randn(300, 16), torch.randn(300, 16)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out, grads = grads_of(
+            lambda m, t: gelu_mlp(t, m.fc1, m.fc2), mlp, x, grad)
+        ref_out, ref_grads = grads_of(plain, mlp, x, grad)
+    assert out.dtype == ref_out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref_out, atol=2e-2, rtol=2e-2)
+    for a, b in zip(grads, ref_grads):
+        assert a.dtype == b.dtype == torch.float32
+        scale = b.abs().max()
+        assert (a - b).abs().max() <= 3e-2 * scale
+
+
+def saved_bytes(fn):
+    """Bytes of non-parameter tensors autograd keeps for backward."""
+    total = []
+
+    def pack(t):
+        if not isinstance(t, torch.nn.Parameter):
+            total.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(total)
+
+
+def test_keeps_one_hidden_tensor_instead_of_two():
+    mlp = Mlp(8, 32)
+    x = torch.randn(100, 8, requires_grad=True)
+    hidden = 100 * 32 * 4
+    ours = saved_bytes(lambda: gelu_mlp(x, mlp.fc1, mlp.fc2))
+    theirs = saved_bytes(lambda: plain(mlp, x))
+    assert ours == 100 * 8 * 4 + hidden
+    assert theirs >= ours + hidden
+
+
+def test_mlp_takes_the_function_only_when_training(monkeypatch):
+    calls = []
+    monkeypatch.setattr(blocks, 'gelu_mlp',
+                        lambda *args: calls.append(args) or plain(mlp, x))
+    mlp = Mlp(8, 32)
+    x = torch.randn(4, 8)
+    mlp(x)
+    assert len(calls) == 1
+    with torch.no_grad():
+        mlp(x)
+    mlp.requires_grad_(False)
+    mlp(x)
+    assert len(calls) == 1
