@@ -85,3 +85,10 @@ def test_mlp_takes_the_function_only_when_training(monkeypatch):
     mlp.requires_grad_(False)
     mlp(x)
     assert len(calls) == 1
+
+
+def test_no_input_gradient_when_the_input_needs_none():
+    mlp = Mlp(8, 32)
+    out = gelu_mlp(torch.randn(10, 8), mlp.fc1, mlp.fc2)
+    out.sum().backward()
+    assert mlp.fc1.weight.grad is not None and mlp.fc2.bias.grad is not None

@@ -45,7 +45,7 @@ class GeluMlpFunction(torch.autograd.Function):
         approximate, step = ctx.approximate, ctx.step
         grad_out = grad_out.to(x.dtype).contiguous()
         w1c, w2c = w1.to(x.dtype), w2.to(x.dtype)
-        grad_x = torch.empty_like(x)
+        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         grad_w1 = torch.zeros_like(w1)
         grad_w2 = torch.zeros_like(w2)
         grad_b1 = torch.zeros(w1.shape[0], dtype=w1.dtype, device=w1.device)
@@ -57,7 +57,7 @@ class GeluMlpFunction(torch.autograd.Function):
                 dout @ w2c, pre, approximate=approximate)
             grad_w1 += (grad_pre.t() @ x[s:s + step]).to(w1.dtype)
             grad_b1 += grad_pre.sum(0, dtype=w1.dtype)
-            if ctx.needs_input_grad[0]:
+            if grad_x is not None:
                 torch.mm(grad_pre, w1c, out=grad_x[s:s + step])
         grad_b2 = grad_out.sum(0, dtype=w2.dtype)
         return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, None, None
