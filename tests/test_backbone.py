@@ -184,14 +184,9 @@ def test_stem_folds_eval_batchnorm():
     """Eval-mode BatchNorms of the stem folded into its convolutions give
     the layer-by-layer result, with gradients (norm_eval fine-tuning)."""
     from l2vit_mm.models.layers import ConvPatchEmbed
+    from tests.test_parity import randomize_
     stem = ConvPatchEmbed(3, 16)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, t in stem.state_dict().items():
-            if t.is_floating_point():
-                t.copy_(torch.rand(t.shape, generator=g) + 0.5
-                        if 'running_var' in name else
-                        torch.randn(t.shape, generator=g))
+    randomize_(stem, 0)
     stem.eval()
     x = torch.randn(2, 3, 30, 42)
     grads = []

@@ -8,9 +8,7 @@ from l2vit_mm.models.layers.chunked_inference import (image_chunks,
                                                       runs_in_chunks,
                                                       token_chunks,
                                                       window_row_chunks)
-
-TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[2, 2, 2, 2],
-                 num_heads=[1, 2, 4, 8])
+from tests.test_backbone import TINY_ARCH
 
 
 def test_window_row_chunks_cover_whole_windows(monkeypatch):

@@ -15,7 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from .attention import LinearAttention, WindowAttention
-from .chunked_inference import (image_chunks, is_compiling, runs_in_chunks,
+from .chunked_inference import (eager_on_cpu, image_chunks, runs_in_chunks,
                                 token_chunks, tokens_per_chunk,
                                 window_row_chunks)
 from .gelu_mlp import gelu_mlp
@@ -158,9 +158,8 @@ class Mlp(BaseModule):
         result; GELU recomputed in backward instead of stored, chunks of
         tokens kept in cache).
         """
-        if (x.device.type == 'cpu' and torch.is_grad_enabled()
-                and (x.requires_grad or self.fc1.weight.requires_grad)
-                and not torch.jit.is_tracing() and not is_compiling()):
+        if (eager_on_cpu(x) and torch.is_grad_enabled()
+                and (x.requires_grad or self.fc1.weight.requires_grad)):
             return gelu_mlp(x, self.fc1, self.fc2, self.act.approximate)
         return self.fc2(self.act(self.fc1(x)))
 

@@ -34,9 +34,15 @@ def runs_in_chunks(x: torch.Tensor, branch: nn.Module) -> bool:
     Returns:
         bool: True when the chunked path is taken.
     """
-    return (x.device.type == 'cpu' and not torch.is_grad_enabled()
-            and not branch.training and x.is_contiguous()
-            and not torch.jit.is_tracing() and not is_compiling())
+    return (eager_on_cpu(x) and not torch.is_grad_enabled()
+            and not branch.training and x.is_contiguous())
+
+
+def eager_on_cpu(x: torch.Tensor) -> bool:
+    """Whether ``x`` is on the CPU and the code runs eagerly: neither traced
+    (FLOP counting, ONNX export) nor compiled (``torch.compile``/export)."""
+    return (x.device.type == 'cpu' and not torch.jit.is_tracing()
+            and not is_compiling())
 
 
 def is_compiling() -> bool:
