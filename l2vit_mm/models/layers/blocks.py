@@ -15,9 +15,10 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 
 from .attention import LinearAttention, WindowAttention
-from .chunked_inference import (eager_on_cpu, image_chunks, runs_in_chunks,
-                                token_chunks, tokens_per_chunk,
+from .chunked_inference import (image_chunks, runs_in_chunks, token_chunks,
+                                tokens_per_chunk, trains_eagerly_on_cpu,
                                 window_row_chunks)
+from .depthwise_conv import depthwise_conv2d
 from .gelu_mlp import gelu_mlp
 
 
@@ -108,7 +109,9 @@ class ConvPosEnc(BaseModule):
 class LocalConcentration(BaseModule):
     """Local concentration module (LCM) that follows linear attention.
 
-    Depthwise conv 7x7 -> GELU -> BatchNorm -> depthwise conv 7x7.
+    Depthwise conv 7x7 -> GELU -> BatchNorm -> depthwise conv 7x7. Training
+    on the CPU computes the convolutions' weight gradients with
+    :func:`depthwise_conv2d` (the same result, faster).
 
     Args:
         embed_dims (int): Number of channels.
@@ -132,9 +135,16 @@ class LocalConcentration(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Filter a channels-last map (B, H, W, C); returns the same shape.
         """
-        x = _nchw(x)
-        x = self.conv2(self.bn(self.act(self.conv1(x))))
+        x = self._conv(self.conv1, _nchw(x))
+        x = self._conv(self.conv2, self.bn(self.act(x)))
         return _nhwc(x)
+
+    @staticmethod
+    def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        """``conv(x)``; in CPU training through :func:`depthwise_conv2d`."""
+        if trains_eagerly_on_cpu(x, conv.weight):
+            return depthwise_conv2d(x, conv)
+        return conv(x)
 
 
 class Mlp(BaseModule):
@@ -158,8 +168,7 @@ class Mlp(BaseModule):
         result; GELU recomputed in backward instead of stored, chunks of
         tokens kept in cache).
         """
-        if (eager_on_cpu(x) and torch.is_grad_enabled()
-                and (x.requires_grad or self.fc1.weight.requires_grad)):
+        if trains_eagerly_on_cpu(x, self.fc1.weight):
             return gelu_mlp(x, self.fc1, self.fc2, self.act.approximate)
         return self.fc2(self.act(self.fc1(x)))
 

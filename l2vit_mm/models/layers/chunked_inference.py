@@ -45,6 +45,13 @@ def eager_on_cpu(x: torch.Tensor) -> bool:
             and not is_compiling())
 
 
+def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a layer with ``weight`` applied to ``x`` runs eagerly on the
+    CPU with autograd recording it (see :func:`eager_on_cpu`)."""
+    return (eager_on_cpu(x) and torch.is_grad_enabled()
+            and (x.requires_grad or weight.requires_grad))
+
+
 def is_compiling() -> bool:
     """Whether ``torch.compile`` or ``torch.export`` is tracing the code."""
     compiler = getattr(torch, 'compiler', None)

@@ -1,0 +1,72 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+import pytest
+import torch
+import torch.nn as nn
+
+from l2vit_mm.models.layers import blocks
+from l2vit_mm.models.layers.blocks import LocalConcentration
+from l2vit_mm.models.layers.depthwise_conv import depthwise_conv2d
+
+
+def ours(conv, x):
+    return depthwise_conv2d(x, conv)
+
+
+def grads_of(fn, conv, x, grad):
+    conv.zero_grad()
+    x = x.detach().requires_grad_()
+    out = fn(conv, x)
+    out.backward(grad)
+    return out.detach(), [x.grad, conv.weight.grad.clone(),
+                          conv.bias.grad.clone()]
+
+
+@pytest.mark.parametrize('kernel_size', [3, 7])
+@pytest.mark.parametrize('channels_last', [True, False])
+def test_same_output_and_gradients_as_conv2d(kernel_size, channels_last):
+    conv = nn.Conv2d(
+        6, 6, kernel_size, padding=kernel_size // 2, groups=6)
+    x, grad = torch.randn(3, 6, 9, 13), torch.randn(3, 6, 9, 13)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    out, grads = grads_of(ours, conv, x, grad)
+    ref_out, ref_grads = grads_of(lambda c, t: c(t), conv, x, grad)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5)
+
+
+def test_bf16_autocast_matches_autocast_conv2d():
+    conv = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+    x, grad = torch.randn(2, 8, 12, 10), torch.randn(2, 8, 12, 10)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out, grads = grads_of(ours, conv, x, grad)
+        ref_out, ref_grads = grads_of(lambda c, t: c(t), conv, x, grad)
+    assert out.dtype == ref_out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, ref_out, atol=2e-2, rtol=2e-2)
+    for a, b in zip(grads, ref_grads):
+        assert a.dtype == b.dtype == torch.float32
+        assert (a - b).abs().max() <= 3e-2 * b.abs().max()
+
+
+def test_no_input_gradient_when_the_input_needs_none():
+    conv = nn.Conv2d(4, 4, 7, padding=3, groups=4)
+    depthwise_conv2d(torch.randn(2, 4, 8, 8), conv).sum().backward()
+    assert conv.weight.grad.abs().sum() > 0
+    assert conv.bias.grad.abs().sum() > 0
+
+
+def test_local_concentration_takes_it_only_when_training(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        blocks, 'depthwise_conv2d',
+        lambda x, conv: calls.append(conv) or conv(x))
+    lcm = LocalConcentration(8)
+    x = torch.randn(2, 5, 5, 8)
+    lcm(x)
+    assert calls == [lcm.conv1, lcm.conv2]
+    with torch.no_grad():
+        lcm(x)
+    lcm.requires_grad_(False)
+    lcm(x)
+    assert len(calls) == 2
