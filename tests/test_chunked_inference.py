@@ -3,12 +3,14 @@ import pytest
 import torch
 
 from l2vit_mm import L2ViT
-from l2vit_mm.models.layers import blocks, chunked_inference
+from l2vit_mm.models.layers import (LocalConcentration, blocks,
+                                    chunked_inference)
 from l2vit_mm.models.layers.chunked_inference import (image_chunks,
                                                       runs_in_chunks,
                                                       token_chunks,
                                                       window_row_chunks)
 from tests.test_backbone import TINY_ARCH
+from tests.test_parity import randomize_
 
 
 def test_window_row_chunks_cover_whole_windows(monkeypatch):
@@ -67,11 +69,31 @@ def test_chunked_inference_matches_whole_maps(monkeypatch, size):
     monkeypatch.setattr(blocks, 'window_row_chunks',
                         counting(window_row_chunks))
     monkeypatch.setattr(blocks, 'image_chunks', counting(image_chunks))
+    strips = []
+    forward_rows = LocalConcentration.forward_rows
+    monkeypatch.setattr(
+        LocalConcentration, 'forward_rows',
+        lambda self, *args: strips.append(args) or forward_rows(self, *args))
     with torch.no_grad():
         chunked = model(x)
     # Per stage: 2 MLP splits, 1 window split and, as every image is
     # larger than a chunk, the linear attention's two-pass path with one
-    # token split per image (2). Stage 1 splits into many chunks.
-    assert len(split_sizes) == 4 * 5 and max(split_sizes) > 8
+    # token split per image (2); the local concentration by strips of rows
+    # (several per image at stage 1) or, where whole images fit, by groups
+    # of images (one more split).
+    assert 4 * 5 <= len(split_sizes) <= 4 * 6 and max(split_sizes) > 8
+    assert len(strips) > 2 * 4
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize('rows', [(0, 4), (3, 11), (6, 20), (0, 20)])
+def test_local_concentration_rows_match_whole_map(rows):
+    lcm = LocalConcentration(8)
+    randomize_(lcm, 0)
+    lcm.eval()
+    x = torch.randn(2, 20, 9, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            lcm.forward_rows(x, *rows), lcm(x)[:, rows[0]:rows[1]],
+            rtol=0, atol=1e-5)

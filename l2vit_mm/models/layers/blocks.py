@@ -139,6 +139,31 @@ class LocalConcentration(BaseModule):
         x = self._conv(self.conv2, self.bn(self.act(x)))
         return _nhwc(x)
 
+    @property
+    def halo(self) -> int:
+        """Rows above and below an output row that it depends on."""
+        return self.conv1.padding[0] + self.conv2.padding[0]
+
+    def forward_rows(self, x: torch.Tensor, start: int,
+                     stop: int) -> torch.Tensor:
+        """The rows ``start:stop`` of ``self(x)``, computed from the rows of
+        ``x`` they depend on only (:attr:`halo` rows on either side).
+
+        Args:
+            x (Tensor): A channels-last map (B, H, W, C).
+            start (int): First output row.
+            stop (int): End of the output rows.
+
+        Returns:
+            Tensor: A channels-last map (B, stop - start, W, C).
+        """
+        H, pad = x.shape[1], self.conv2.padding[0]
+        lo, hi = max(0, start - self.halo), min(H, stop + self.halo)
+        mid_lo, mid_hi = max(0, start - pad), min(H, stop + pad)
+        y = self.conv1(_nchw(x[:, lo:hi]))[:, :, mid_lo - lo:mid_hi - lo]
+        y = self.conv2(self.bn(self.act(y)))
+        return _nhwc(y[:, :, start - mid_lo:stop - mid_lo])
+
     @staticmethod
     def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         """``conv(x)``; in CPU training through :func:`depthwise_conv2d`."""
@@ -287,8 +312,34 @@ class LGABlock(_CheckpointedBlock):
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
         x = self._add_attention(x)
-        x = add_residual(x, self.drop_path(self.local_mp(self.norm3(x))))
+        x = self._add_local_concentration(x)
         return self._add_mlp(x)
+
+    def _add_local_concentration(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + drop_path(local_mp(norm3(x)))``; in CPU inference by groups
+        of whole images or, for larger images, by strips of rows."""
+        B, H, W, C = x.shape
+        if H * W <= tokens_per_chunk(C) or not runs_in_chunks(
+                x, self.local_mp):
+            split = partial(image_chunks, width=C)
+            return add_prenorm_branch(x, self.norm3, self.local_mp,
+                                      self.drop_path, split)
+        halo = self.local_mp.halo
+        rows = max(halo, tokens_per_chunk(C) // W)
+        for image in x.split(1):
+            # A strip's result is added only after the next strip has read
+            # the rows it shares with it (``rows >= halo``).
+            for start in range(0, H, rows):
+                stop = min(H, start + rows)
+                lo = max(0, start - halo)
+                normed = self.norm3(image[:, lo:min(H, stop + halo)])
+                if start > 0:
+                    strip.add_(result)
+                strip = image[:, start:stop]
+                result = self.local_mp.forward_rows(normed, start - lo,
+                                                    stop - lo)
+            strip.add_(result)
+        return x
 
     def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
         """``x + drop_path(attn(norm1(x)))``; in CPU inference, images too

@@ -46,17 +46,20 @@ class ConvPatchEmbed(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embed images (B, C, H, W) into a (B, D, H/4, W/4) map.
 
-        With both BatchNorms in eval mode (inference, or ``norm_eval``)
-        they are folded into the convolutions, which then run on a
-        channels-last map: the same result (gradients included) without
-        two passes over the largest maps of the network, and an output
-        whose channels-last view needs no copy. Traced runs (FLOP counting,
-        ONNX export) keep the layers as they are.
+        The layers run on channels-last maps (on the CPU the convolutions
+        and their backward are faster so, and the output's channels-last
+        view needs no copy). With both BatchNorms in eval mode (inference,
+        or ``norm_eval``) they are folded into the convolutions: the same
+        result (gradients included) without two passes over the largest
+        maps of the network. Traced runs (FLOP counting, ONNX export) keep
+        the layers and the layout as they are.
         """
         conv1, bn1, act, conv2, bn2 = self.proj
-        if bn1.training or bn2.training or torch.jit.is_tracing():
+        if torch.jit.is_tracing():
             return self.proj(x)
         x = x.contiguous(memory_format=torch.channels_last)
+        if bn1.training or bn2.training:
+            return self.proj(x)
         x = act(fold_batch_norm(conv1, bn1, x))
         return fold_batch_norm(conv2, bn2, x)
 
