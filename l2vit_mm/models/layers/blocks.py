@@ -329,11 +329,12 @@ class LGABlock(_CheckpointedBlock):
         for image in x.split(1):
             # A strip's result is added only after the next strip has read
             # the rows it shares with it (``rows >= halo``).
+            strip = result = None
             for start in range(0, H, rows):
                 stop = min(H, start + rows)
                 lo = max(0, start - halo)
                 normed = self.norm3(image[:, lo:min(H, stop + halo)])
-                if start > 0:
+                if result is not None:
                     strip.add_(result)
                 strip = image[:, start:stop]
                 result = self.local_mp.forward_rows(normed, start - lo,
