@@ -69,4 +69,5 @@ def test_local_concentration_takes_it_only_when_training(monkeypatch):
         lcm(x)
     lcm.requires_grad_(False)
     lcm(x)
+    LocalConcentration(8, kernel_size=3)(x)
     assert len(calls) == 2

@@ -166,8 +166,10 @@ class LocalConcentration(BaseModule):
 
     @staticmethod
     def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-        """``conv(x)``; in CPU training through :func:`depthwise_conv2d`."""
-        if trains_eagerly_on_cpu(x, conv.weight):
+        """``conv(x)``; in CPU training through :func:`depthwise_conv2d`
+        for kernels of 5x5 and more, where it is faster."""
+        if conv.kernel_size[0] >= 5 and trains_eagerly_on_cpu(
+                x, conv.weight):
             return depthwise_conv2d(x, conv)
         return conv(x)
 
