@@ -2,13 +2,14 @@
 from .attention import (LinearAttention, WindowAttention,
                         linear_attention_core, pad_channels_last,
                         window_partition, window_reverse)
-from .blocks import (ConvPosEnc, LGABlock, LocalConcentration, LWABlock, Mlp,
-                     add_residual)
+from .blocks import (ChannelsLastDepthwiseConv, ConvPosEnc, LGABlock,
+                     LocalConcentration, LWABlock, Mlp, add_residual)
 from .downsample import ConvPatchEmbed, ConvStem, Downsample, pad_to_multiple
 
 __all__ = [
     'LinearAttention', 'WindowAttention', 'linear_attention_core',
-    'pad_channels_last', 'window_partition', 'window_reverse', 'ConvPosEnc',
+    'pad_channels_last', 'window_partition', 'window_reverse',
+    'ChannelsLastDepthwiseConv', 'ConvPosEnc',
     'LGABlock', 'LocalConcentration', 'LWABlock', 'Mlp', 'add_residual',
     'ConvPatchEmbed', 'ConvStem', 'Downsample', 'pad_to_multiple'
 ]

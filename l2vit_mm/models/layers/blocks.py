@@ -32,6 +32,11 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1)
 
 
+def _unchanged(x: torch.Tensor) -> torch.Tensor:
+    """The identity: the norm and drop path of a branch that has neither."""
+    return x
+
+
 def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     """Return ``shortcut + branch``, in ``branch``'s memory when possible.
 
@@ -56,8 +61,8 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     return shortcut + branch
 
 
-def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
-                       drop_path: nn.Module, split: Callable) -> torch.Tensor:
+def add_prenorm_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
+                       drop_path: Callable, split: Callable) -> torch.Tensor:
     """Return ``x + drop_path(branch(norm(x)))``.
 
     In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
@@ -67,10 +72,10 @@ def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
 
     Args:
         x (Tensor): A channels-last map (B, H, W, C).
-        norm (nn.Module): The token-wise norm before the branch.
+        norm (Callable): The token-wise norm before the branch.
         branch (nn.Module): The branch; it must mix tokens only inside the
             chunks that ``split`` makes.
-        drop_path (nn.Module): Drop path (or identity) on the branch.
+        drop_path (Callable): Drop path (or identity) on the branch.
         split (Callable): Maps ``x`` to views of it covering it without
             overlap.
 
@@ -84,6 +89,103 @@ def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
     return add_residual(x, drop_path(branch(norm(x))))
 
 
+def add_local_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
+                     drop_path: Callable, width: int) -> torch.Tensor:
+    """Return ``x + drop_path(branch(norm(x)))`` for a convolutional branch.
+
+    ``branch`` mixes each row of a map only with the ``branch.halo`` rows
+    above and below it, and ``branch.forward_rows(y, start, stop)`` gives
+    the rows ``start:stop`` of ``branch(y)`` from ``y``'s rows around them.
+    In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
+    groups of whole images or, for an image larger than a chunk, on strips
+    of rows that read a halo on either side; each result is added into
+    ``x`` in place once the next strip has read the rows they share.
+
+    Args:
+        x (Tensor): A channels-last map (B, H, W, C), a block's own
+            intermediate map.
+        norm (Callable): The token-wise norm before the branch.
+        branch (nn.Module): The branch, with ``halo`` and ``forward_rows``.
+        drop_path (Callable): Drop path (or identity) on the branch.
+        width (int): Elements per token of the branch's widest
+            intermediate.
+
+    Returns:
+        Tensor: The sum, of the shape of ``x``.
+    """
+    B, H, W, C = x.shape
+    if H * W <= tokens_per_chunk(width) or not runs_in_chunks(x, branch):
+        split = partial(image_chunks, width=width)
+        return add_prenorm_branch(x, norm, branch, drop_path, split)
+    halo = branch.halo
+    rows = max(halo, tokens_per_chunk(width) // W)
+    for image in x.split(1):
+        # A strip's result is added only once the next strip's result,
+        # which reads rows of it (``rows >= halo``), has been computed.
+        done = None
+        for start in range(0, H, rows):
+            stop = min(H, start + rows)
+            lo = max(0, start - halo)
+            normed = norm(image[:, lo:min(H, stop + halo)])
+            result = branch.forward_rows(normed, start - lo, stop - lo)
+            if done is not None:
+                done[0].add_(done[1])
+            done = image[:, start:stop], result
+        done[0].add_(done[1])
+    return x
+
+
+class ChannelsLastDepthwiseConv(nn.Conv2d):
+    """A depthwise, 'same'-padded, stride-1 convolution of channels-last
+    maps (B, H, W, C), which it sees as (B, C, H, W) through a free
+    ``permute``. Training on the CPU computes the weight gradient of
+    kernels of 5x5 and more with :func:`depthwise_conv2d` (the same
+    result, faster; for 3x3 PyTorch's own is faster).
+
+    Args:
+        embed_dims (int): Number of channels.
+        kernel_size (int): An odd kernel size.
+    """
+
+    def __init__(self, embed_dims, kernel_size):
+        super().__init__(
+            embed_dims,
+            embed_dims,
+            kernel_size,
+            padding=kernel_size // 2,
+            groups=embed_dims)
+
+    @property
+    def halo(self) -> int:
+        """Rows above and below an output row that it depends on."""
+        return self.padding[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Filter a channels-last map (B, H, W, C); returns the same shape.
+        """
+        x = _nchw(x)
+        if self.kernel_size[0] >= 5 and trains_eagerly_on_cpu(x, self.weight):
+            return _nhwc(depthwise_conv2d(x, self))
+        return _nhwc(super().forward(x))
+
+    def forward_rows(self, x: torch.Tensor, start: int,
+                     stop: int) -> torch.Tensor:
+        """The rows ``start:stop`` of ``self(x)``, computed from the rows of
+        ``x`` they depend on only.
+
+        Args:
+            x (Tensor): A channels-last map (B, H, W, C).
+            start (int): First output row.
+            stop (int): End of the output rows.
+
+        Returns:
+            Tensor: A channels-last map (B, stop - start, W, C).
+        """
+        lo = max(0, start - self.halo)
+        rows = self(x[:, lo:min(x.shape[1], stop + self.halo)])
+        return rows[:, start - lo:stop - lo]
+
+
 class ConvPosEnc(BaseModule):
     """Conditional position encoding: ``x + dwconv3x3(x)``.
 
@@ -94,24 +196,19 @@ class ConvPosEnc(BaseModule):
 
     def __init__(self, embed_dims, kernel_size=3):
         super().__init__()
-        self.proj = nn.Conv2d(
-            embed_dims,
-            embed_dims,
-            kernel_size,
-            padding=kernel_size // 2,
-            groups=embed_dims)
+        self.proj = ChannelsLastDepthwiseConv(embed_dims, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Add the position encoding to a channels-last map (B, H, W, C)."""
-        return add_residual(x, _nhwc(self.proj(_nchw(x))))
+        """Add the position encoding to a channels-last map (B, H, W, C);
+        in CPU inference by groups of images or strips of rows."""
+        return add_local_branch(x, _unchanged, self.proj, _unchanged,
+                                x.shape[-1])
 
 
 class LocalConcentration(BaseModule):
     """Local concentration module (LCM) that follows linear attention.
 
-    Depthwise conv 7x7 -> GELU -> BatchNorm -> depthwise conv 7x7. Training
-    on the CPU computes the convolutions' weight gradients with
-    :func:`depthwise_conv2d` (the same result, faster).
+    Depthwise conv 7x7 -> GELU -> BatchNorm -> depthwise conv 7x7.
 
     Args:
         embed_dims (int): Number of channels.
@@ -121,28 +218,23 @@ class LocalConcentration(BaseModule):
 
     def __init__(self, embed_dims, kernel_size=7):
         super().__init__()
-        conv = dict(
-            in_channels=embed_dims,
-            out_channels=embed_dims,
-            kernel_size=kernel_size,
-            padding=kernel_size // 2,
-            groups=embed_dims)
-        self.conv1 = nn.Conv2d(**conv)
+        self.conv1 = ChannelsLastDepthwiseConv(embed_dims, kernel_size)
         self.act = nn.GELU()
         self.bn = nn.BatchNorm2d(embed_dims)
-        self.conv2 = nn.Conv2d(**conv)
+        self.conv2 = ChannelsLastDepthwiseConv(embed_dims, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Filter a channels-last map (B, H, W, C); returns the same shape.
         """
-        x = self._conv(self.conv1, _nchw(x))
-        x = self._conv(self.conv2, self.bn(self.act(x)))
-        return _nhwc(x)
+        return self.conv2(self._act_norm(self.conv1(x)))
+
+    def _act_norm(self, x: torch.Tensor) -> torch.Tensor:
+        return _nhwc(self.bn(_nchw(self.act(x))))
 
     @property
     def halo(self) -> int:
         """Rows above and below an output row that it depends on."""
-        return self.conv1.padding[0] + self.conv2.padding[0]
+        return self.conv1.halo + self.conv2.halo
 
     def forward_rows(self, x: torch.Tensor, start: int,
                      stop: int) -> torch.Tensor:
@@ -157,21 +249,10 @@ class LocalConcentration(BaseModule):
         Returns:
             Tensor: A channels-last map (B, stop - start, W, C).
         """
-        H, pad = x.shape[1], self.conv2.padding[0]
-        lo, hi = max(0, start - self.halo), min(H, stop + self.halo)
-        mid_lo, mid_hi = max(0, start - pad), min(H, stop + pad)
-        y = self.conv1(_nchw(x[:, lo:hi]))[:, :, mid_lo - lo:mid_hi - lo]
-        y = self.conv2(self.bn(self.act(y)))
-        return _nhwc(y[:, :, start - mid_lo:stop - mid_lo])
-
-    @staticmethod
-    def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-        """``conv(x)``; in CPU training through :func:`depthwise_conv2d`
-        for kernels of 5x5 and more, where it is faster."""
-        if conv.kernel_size[0] >= 5 and trains_eagerly_on_cpu(
-                x, conv.weight):
-            return depthwise_conv2d(x, conv)
-        return conv(x)
+        lo = max(0, start - self.conv2.halo)
+        hi = min(x.shape[1], stop + self.conv2.halo)
+        y = self._act_norm(self.conv1.forward_rows(x, lo, hi))
+        return self.conv2.forward_rows(y, start - lo, stop - lo)
 
 
 class Mlp(BaseModule):
@@ -314,35 +395,9 @@ class LGABlock(_CheckpointedBlock):
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
         x = self._add_attention(x)
-        x = self._add_local_concentration(x)
+        x = add_local_branch(x, self.norm3, self.local_mp, self.drop_path,
+                             x.shape[-1])
         return self._add_mlp(x)
-
-    def _add_local_concentration(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + drop_path(local_mp(norm3(x)))``; in CPU inference by groups
-        of whole images or, for larger images, by strips of rows."""
-        B, H, W, C = x.shape
-        if H * W <= tokens_per_chunk(C) or not runs_in_chunks(
-                x, self.local_mp):
-            split = partial(image_chunks, width=C)
-            return add_prenorm_branch(x, self.norm3, self.local_mp,
-                                      self.drop_path, split)
-        halo = self.local_mp.halo
-        rows = max(halo, tokens_per_chunk(C) // W)
-        for image in x.split(1):
-            # A strip's result is added only after the next strip has read
-            # the rows it shares with it (``rows >= halo``).
-            strip = result = None
-            for start in range(0, H, rows):
-                stop = min(H, start + rows)
-                lo = max(0, start - halo)
-                normed = self.norm3(image[:, lo:min(H, stop + halo)])
-                if result is not None:
-                    strip.add_(result)
-                strip = image[:, start:stop]
-                result = self.local_mp.forward_rows(normed, start - lo,
-                                                    stop - lo)
-            strip.add_(result)
-        return x
 
     def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
         """``x + drop_path(attn(norm1(x)))``; in CPU inference, images too
