@@ -32,11 +32,6 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1)
 
 
-def _unchanged(x: torch.Tensor) -> torch.Tensor:
-    """The identity: the norm and drop path of a branch that has neither."""
-    return x
-
-
 def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     """Return ``shortcut + branch``, in ``branch``'s memory when possible.
 
@@ -99,7 +94,8 @@ def add_local_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
     In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
     groups of whole images or, for an image larger than a chunk, on strips
     of rows that read a halo on either side; each result is added into
-    ``x`` in place once the next strip has read the rows they share.
+    ``x`` in place once the next strip's result, which reads rows of it,
+    has been computed.
 
     Args:
         x (Tensor): A channels-last map (B, H, W, C), a block's own
@@ -113,7 +109,7 @@ def add_local_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
     Returns:
         Tensor: The sum, of the shape of ``x``.
     """
-    B, H, W, C = x.shape
+    H, W = x.shape[1:3]
     if H * W <= tokens_per_chunk(width) or not runs_in_chunks(x, branch):
         split = partial(image_chunks, width=width)
         return add_prenorm_branch(x, norm, branch, drop_path, split)
@@ -199,10 +195,12 @@ class ConvPosEnc(BaseModule):
         self.proj = ChannelsLastDepthwiseConv(embed_dims, kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Add the position encoding to a channels-last map (B, H, W, C);
-        in CPU inference by groups of images or strips of rows."""
-        return add_local_branch(x, _unchanged, self.proj, _unchanged,
-                                x.shape[-1])
+        """Add the position encoding to a channels-last map (B, H, W, C).
+
+        Out of place: the input of a block's first position encoding is
+        the caller's (a previous block's output, which hooks may hold).
+        """
+        return add_residual(x, self.proj(x))
 
 
 class LocalConcentration(BaseModule):
