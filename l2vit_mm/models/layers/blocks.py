@@ -56,8 +56,8 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     return shortcut + branch
 
 
-def add_prenorm_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
-                       drop_path: Callable, split: Callable) -> torch.Tensor:
+def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
+                       drop_path: nn.Module, split: Callable) -> torch.Tensor:
     """Return ``x + drop_path(branch(norm(x)))``.
 
     In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
@@ -67,10 +67,10 @@ def add_prenorm_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
 
     Args:
         x (Tensor): A channels-last map (B, H, W, C).
-        norm (Callable): The token-wise norm before the branch.
+        norm (nn.Module): The token-wise norm before the branch.
         branch (nn.Module): The branch; it must mix tokens only inside the
             chunks that ``split`` makes.
-        drop_path (Callable): Drop path (or identity) on the branch.
+        drop_path (nn.Module): Drop path (or identity) on the branch.
         split (Callable): Maps ``x`` to views of it covering it without
             overlap.
 
@@ -84,8 +84,8 @@ def add_prenorm_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
     return add_residual(x, drop_path(branch(norm(x))))
 
 
-def add_local_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
-                     drop_path: Callable, width: int) -> torch.Tensor:
+def add_local_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
+                     drop_path: nn.Module, width: int) -> torch.Tensor:
     """Return ``x + drop_path(branch(norm(x)))`` for a convolutional branch.
 
     ``branch`` mixes each row of a map only with the ``branch.halo`` rows
@@ -100,9 +100,9 @@ def add_local_branch(x: torch.Tensor, norm: Callable, branch: nn.Module,
     Args:
         x (Tensor): A channels-last map (B, H, W, C), a block's own
             intermediate map.
-        norm (Callable): The token-wise norm before the branch.
+        norm (nn.Module): The token-wise norm before the branch.
         branch (nn.Module): The branch, with ``halo`` and ``forward_rows``.
-        drop_path (Callable): Drop path (or identity) on the branch.
+        drop_path (nn.Module): Drop path (or identity) on the branch.
         width (int): Elements per token of the branch's widest
             intermediate.
 
