@@ -6,19 +6,11 @@ import torch.nn as nn
 from l2vit_mm.models.layers import blocks
 from l2vit_mm.models.layers.blocks import LocalConcentration
 from l2vit_mm.models.layers.depthwise_conv import depthwise_conv2d
+from tests.test_gelu_mlp import grads_of
 
 
 def ours(conv, x):
     return depthwise_conv2d(x, conv)
-
-
-def grads_of(fn, conv, x, grad):
-    conv.zero_grad()
-    x = x.detach().requires_grad_()
-    out = fn(conv, x)
-    out.backward(grad)
-    return out.detach(), [x.grad, conv.weight.grad.clone(),
-                          conv.bias.grad.clone()]
 
 
 @pytest.mark.parametrize('kernel_size', [3, 7])
