@@ -124,16 +124,24 @@ def test_train_returns_self_and_norm_eval():
     assert all(torch.equal(s, m.running_mean) for s, m in zip(stats, bns))
 
 
-@pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
-def test_frozen_stages(frozen_stages):
-    model = small(frozen_stages=frozen_stages, out_indices=(0, 1, 2, 3))
-    model.train()
+def frozen_modules(model, frozen_stages):
     frozen = [model.downsample_layers[0]]
     for i in range(frozen_stages):
         frozen += [
             model.downsample_layers[i], model.stages[i],
             getattr(model, f'norm{i}')
         ]
+    return frozen
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
+def test_frozen_stages(frozen_stages):
+    model = small(frozen_stages=frozen_stages, out_indices=(0, 1, 2, 3))
+    frozen = frozen_modules(model, frozen_stages)
+    # Frozen from construction on, before any train() call (optimizers and
+    # distributed wrappers may be built before it).
+    assert all(not p.requires_grad for m in frozen for p in m.parameters())
+    model.train()
     frozen_ids = {id(p) for m in frozen for p in m.parameters()}
     for m in frozen:
         assert not m.training
@@ -146,6 +154,28 @@ def test_frozen_stages(frozen_stages):
     mean = bn.running_mean.clone()
     model(torch.randn(2, 3, 32, 32))
     assert torch.equal(mean, bn.running_mean)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(window_size=0), 'window_size must be an int >= 1, got 0'),
+    (dict(window_size=-1), 'window_size'),
+    (dict(window_size=7.0), 'window_size'),
+    (dict(mlp_ratio=0), 'mlp_ratio must be a number > 0, got 0'),
+    (dict(drop_path_rate=-0.1), 'drop_path_rate must be a number >= 0'),
+    (dict(drop_path_rate=1.0), 'drop_path_rate'),
+    (dict(in_channels=0), 'in_channels must be an int >= 1, got 0'),
+    (dict(in_channels=True), 'in_channels'),
+    (dict(frozen_stages='1'), 'frozen_stages'),
+])
+def test_bad_arguments_name_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        L2ViT(TINY_ARCH, **kwargs)
+
+
+@pytest.mark.parametrize('out_indices', ['0', [0, '1'], [], 1.0])
+def test_out_indices_must_be_ints(out_indices):
+    with pytest.raises(TypeError, match='out_indices must be an int'):
+        L2ViT(TINY_ARCH, out_indices=out_indices)
 
 
 def test_with_cp_same_outputs_and_grads():

@@ -10,6 +10,34 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..layers import ConvStem, Downsample, LGABlock, LWABlock
 
 
+def _check_number(name, value, types, minimum=None, maximum=None,
+                  open_minimum=False):
+    """Raise a ValueError naming ``name`` unless ``value`` is in range.
+
+    Args:
+        name (str): The argument's name, for the message.
+        value: The value to check.
+        types (type | tuple[type]): Accepted types (``bool`` never is).
+        minimum (float, optional): Lower bound. Defaults to None.
+        maximum (float, optional): Upper bound (excluded). Defaults to None.
+        open_minimum (bool): Exclude ``minimum`` itself. Defaults to False.
+    """
+    ok = isinstance(value, types) and not isinstance(value, bool)
+    if ok and minimum is not None:
+        ok = value > minimum if open_minimum else value >= minimum
+    if ok and maximum is not None:
+        ok = value < maximum
+    if not ok:
+        bounds = []
+        if minimum is not None:
+            bounds.append(f'{">" if open_minimum else ">="} {minimum}')
+        if maximum is not None:
+            bounds.append(f'< {maximum}')
+        kind = 'an int' if types is int else 'a number'
+        raise ValueError(f'L2ViT: {name} must be {kind} '
+                         f'{" and ".join(bounds)}, got {value!r}')
+
+
 class L2ViT(BaseModule):
     """L2ViT backbone: local window and linear global attention.
 
@@ -95,6 +123,13 @@ class L2ViT(BaseModule):
                     bias=0.)
             ]
         super().__init__(init_cfg=init_cfg)
+        _check_number('in_channels', in_channels, int, minimum=1)
+        _check_number('window_size', window_size, int, minimum=1)
+        _check_number('mlp_ratio', mlp_ratio, (int, float), minimum=0,
+                      open_minimum=True)
+        _check_number('drop_path_rate', drop_path_rate, (int, float),
+                      minimum=0, maximum=1)
+        _check_number('frozen_stages', frozen_stages, int, minimum=-1)
         self.arch_settings = self.parse_arch(arch)
         self.embed_dims = self.arch_settings['embed_dims']
         self.depths = self.arch_settings['depths']
@@ -129,6 +164,9 @@ class L2ViT(BaseModule):
                 ]))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(self.embed_dims[i]))
+        # Frozen from the start, not only from the first ``train()``: an
+        # optimizer or a distributed wrapper may be built before it.
+        self._freeze_stages()
 
     @classmethod
     def parse_arch(cls, arch):
@@ -186,7 +224,9 @@ class L2ViT(BaseModule):
     def _parse_out_indices(self, out_indices):
         if isinstance(out_indices, int):
             out_indices = [out_indices]
-        if not isinstance(out_indices, Sequence) or len(out_indices) == 0:
+        if (not isinstance(out_indices, Sequence)
+                or isinstance(out_indices, str) or len(out_indices) == 0
+                or not all(isinstance(i, int) for i in out_indices)):
             raise TypeError('out_indices must be an int or a non-empty '
                             f'sequence of ints, got {out_indices!r}')
         parsed = []
