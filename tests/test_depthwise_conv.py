@@ -41,11 +41,19 @@ def test_bf16_autocast_matches_autocast_conv2d():
         assert (a - b).abs().max() <= 3e-2 * b.abs().max()
 
 
-def test_no_input_gradient_when_the_input_needs_none():
+def test_no_input_gradient_when_the_input_needs_none(monkeypatch):
+    calls = []
+    backward = torch.ops.aten.convolution_backward
+    monkeypatch.setattr(torch.ops.aten, 'convolution_backward',
+                        lambda *args: calls.append(args) or backward(*args))
     conv = nn.Conv2d(4, 4, 7, padding=3, groups=4)
     depthwise_conv2d(torch.randn(2, 4, 8, 8), conv).sum().backward()
     assert conv.weight.grad.abs().sum() > 0
     assert conv.bias.grad.abs().sum() > 0
+    assert calls == []
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    depthwise_conv2d(x, conv).sum().backward()
+    assert len(calls) == 1 and x.grad.abs().sum() > 0
 
 
 def test_local_concentration_takes_it_only_when_training(monkeypatch):

@@ -87,8 +87,17 @@ def test_mlp_takes_the_function_only_when_training(monkeypatch):
     assert len(calls) == 1
 
 
-def test_no_input_gradient_when_the_input_needs_none():
+def test_no_input_gradient_when_the_input_needs_none(monkeypatch):
+    calls = []
+    mm = torch.mm
+    monkeypatch.setattr(torch, 'mm',
+                        lambda *a, **kw: calls.append(kw) or mm(*a, **kw))
     mlp = Mlp(8, 32)
     out = gelu_mlp(torch.randn(10, 8), mlp.fc1, mlp.fc2)
     out.sum().backward()
     assert mlp.fc1.weight.grad is not None and mlp.fc2.bias.grad is not None
+    # The input gradient is the only product written with ``out=``.
+    assert not any('out' in kw for kw in calls)
+    x = torch.randn(10, 8, requires_grad=True)
+    gelu_mlp(x, mlp.fc1, mlp.fc2).sum().backward()
+    assert any('out' in kw for kw in calls) and x.grad.abs().sum() > 0
