@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from l2vit_mm.demo import (SEG_CLASSES, make_ade_scenes, make_coco_scenes,
-                           render_scenes)
+                           make_digits_imagenet, render_scenes)
 
 SMALL = dict(num_train=6, num_val=3, image_size=64, max_digits=3)
 
@@ -124,6 +124,37 @@ def test_deterministic_and_marker(tmp_path, coco_root):
     assert os.path.getmtime(other / 'train' / '000000.jpg') == stamp
     changed = make_coco_scenes(str(other), **dict(SMALL, num_val=2))
     assert changed['val']['images'] == 2
+    assert len(os.listdir(other / 'val')) == 2
+
+
+def test_ade_scenes_of_other_settings_leave_no_old_files(tmp_path):
+    make_ade_scenes(str(tmp_path), **SMALL)
+    make_ade_scenes(str(tmp_path), **dict(SMALL, num_val=2))
+    for folder in ('images', 'annotations'):
+        assert len(os.listdir(tmp_path / folder / 'validation')) == 2
+
+
+def _digit_files(root, split):
+    return {
+        name
+        for label in os.listdir(root / split)
+        for name in os.listdir(root / split / label)
+    }
+
+
+def test_digits_of_other_settings_replace_the_old_split(tmp_path):
+    counts = make_digits_imagenet(str(tmp_path), size=8, val_fraction=0.2)
+    assert counts == {'train': 1438, 'val': 359}
+    stamp = os.path.getmtime(tmp_path / '.done')
+    assert make_digits_imagenet(str(tmp_path), size=8,
+                                val_fraction=0.2) == counts
+    assert os.path.getmtime(tmp_path / '.done') == stamp
+    counts = make_digits_imagenet(str(tmp_path), size=8, val_fraction=0.5)
+    train, val = _digit_files(tmp_path, 'train'), _digit_files(tmp_path, 'val')
+    assert not train & val
+    assert len(train) + len(val) == 1797
+    assert counts == {'train': len(train), 'val': len(val)}
+    assert 850 < len(val) < 950
 
 
 def test_train_and_val_use_different_scans():

@@ -6,6 +6,9 @@ import os.path as osp
 import numpy as np
 from PIL import Image
 
+from .done_marker import (is_finished, mark_finished, remove_previous,
+                          settings_text)
+
 
 def load_digit_images(size):
     """Load the 1797 8x8 digits of scikit-learn, upscaled.
@@ -33,8 +36,9 @@ def make_digits_imagenet(out_dir, size=32, val_fraction=0.2, seed=0):
 
     This is the folder layout of the authors' ImageNet README, read by
     mmpretrain's ``CustomDataset``/``ImageNet`` without annotation files.
-    A finished data set is left as it is (a ``.done`` marker is written
-    last, so an interrupted run is redone).
+    A finished data set of the same settings is left as it is, one of
+    other settings is replaced (a ``.done`` marker holding the settings is
+    written last, so an interrupted run is redone).
 
     Args:
         out_dir (str): Root folder.
@@ -46,15 +50,17 @@ def make_digits_imagenet(out_dir, size=32, val_fraction=0.2, seed=0):
     Returns:
         dict: Number of images per split.
     """
-    marker = osp.join(out_dir, '.done')
+    settings = settings_text(
+        size=size, val_fraction=val_fraction, seed=seed, version=1)
     images, labels = load_digit_images(size)
     order = np.random.RandomState(seed).permutation(len(labels))
     counts = {'train': 0, 'val': 0}
-    if osp.isfile(marker):
+    if is_finished(out_dir, settings):
         n_val = sum(
             len(os.listdir(osp.join(out_dir, 'val', c)))
             for c in os.listdir(osp.join(out_dir, 'val')))
         return {'train': len(labels) - n_val, 'val': n_val}
+    remove_previous(out_dir, ['train', 'val'])
     seen = {}
     for index in order:
         label = int(labels[index])
@@ -67,5 +73,5 @@ def make_digits_imagenet(out_dir, size=32, val_fraction=0.2, seed=0):
         rgb = np.repeat(images[index][..., None], 3, axis=2)
         Image.fromarray(rgb).save(osp.join(folder, f'{index:04d}.png'))
         counts[split] += 1
-    open(marker, 'w').close()
+    mark_finished(out_dir, settings)
     return counts

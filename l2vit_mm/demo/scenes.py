@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image
 
 from .digits import load_digit_images
+from .done_marker import (is_finished, mark_finished, remove_previous,
+                          settings_text)
 
 #: Class names of the detection data set (COCO category ids 1..10).
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
@@ -164,14 +166,6 @@ def render_scenes(num_images, split, image_size=128, max_digits=4,
     return scenes
 
 
-def _done(marker, expected):
-    """Whether ``marker`` records a finished data set of these settings."""
-    if not osp.isfile(marker):
-        return False
-    with open(marker) as f:
-        return f.read() == expected
-
-
 def make_coco_scenes(out_dir, num_train=400, num_val=50, image_size=128,
                      max_digits=4, seed=0):
     """Write digit scenes as a COCO instance segmentation data set.
@@ -200,16 +194,14 @@ def make_coco_scenes(out_dir, num_train=400, num_val=50, image_size=128,
         dict: Number of images and of instances per split.
     """
     from pycocotools import mask as mask_utils
-    settings = json.dumps(
-        dict(
-            num_train=num_train,
-            num_val=num_val,
-            image_size=image_size,
-            max_digits=max_digits,
-            seed=seed,
-            version=1))
-    marker = osp.join(out_dir, '.done')
-    if _done(marker, settings):
+    settings = settings_text(
+        num_train=num_train,
+        num_val=num_val,
+        image_size=image_size,
+        max_digits=max_digits,
+        seed=seed,
+        version=1)
+    if is_finished(out_dir, settings):
         counts = {}
         for split in _SPLITS:
             with open(osp.join(out_dir, 'annotations',
@@ -219,8 +211,7 @@ def make_coco_scenes(out_dir, num_train=400, num_val=50, image_size=128,
                 images=len(coco['images']),
                 instances=len(coco['annotations']))
         return counts
-    if osp.isfile(marker):
-        os.remove(marker)
+    remove_previous(out_dir, ['annotations', *_SPLITS])
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
     categories = [
         dict(id=i + 1, name=name, supercategory='digit')
@@ -272,8 +263,7 @@ def make_coco_scenes(out_dir, num_train=400, num_val=50, image_size=128,
                            f'instances_{split}.json'), 'w') as f:
             json.dump(coco, f)
         counts[split] = dict(images=len(images), instances=len(annotations))
-    with open(marker, 'w') as f:
-        f.write(settings)
+    mark_finished(out_dir, settings)
     return counts
 
 
@@ -306,19 +296,16 @@ def make_ade_scenes(out_dir, num_train=400, num_val=50, image_size=128,
     Returns:
         dict: Number of images per split.
     """
-    settings = json.dumps(
-        dict(
-            num_train=num_train,
-            num_val=num_val,
-            image_size=image_size,
-            max_digits=max_digits,
-            seed=seed,
-            version=1))
-    marker = osp.join(out_dir, '.done')
-    if _done(marker, settings):
+    settings = settings_text(
+        num_train=num_train,
+        num_val=num_val,
+        image_size=image_size,
+        max_digits=max_digits,
+        seed=seed,
+        version=1)
+    if is_finished(out_dir, settings):
         return dict(train=num_train, val=num_val)
-    if osp.isfile(marker):
-        os.remove(marker)
+    remove_previous(out_dir, ['images', 'annotations'])
     for split, folder, num in (('train', 'training', num_train),
                                ('val', 'validation', num_val)):
         img_dir = osp.join(out_dir, 'images', folder)
@@ -334,6 +321,5 @@ def make_ade_scenes(out_dir, num_train=400, num_val=50, image_size=128,
             Image.fromarray(scene['image']).save(
                 osp.join(img_dir, f'{index:06d}.jpg'), quality=95)
             Image.fromarray(label).save(osp.join(ann_dir, f'{index:06d}.png'))
-    with open(marker, 'w') as f:
-        f.write(settings)
+    mark_finished(out_dir, settings)
     return dict(train=num_train, val=num_val)
