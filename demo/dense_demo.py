@@ -252,9 +252,26 @@ def run_task(task, out_dir, extra_options):
                    for k, v in spec['metrics'].items()},
         checkpoint=checkpoint,
         loss_curve=curve,
-        predictions=sorted(
-            glob.glob(osp.join(show_dir, '**', '*.png'),
-                      recursive=True))[:3])
+        predictions=drawn_predictions(show_dir))
+
+
+def drawn_predictions(show_dir, count=3):
+    """The first images drawn by a test run's ``--show-dir``.
+
+    Args:
+        show_dir (str): The folder; mmdet writes ``.jpg``, mmseg ``.png``
+            files (under ``vis_data/vis_image``).
+        count (int): How many to return. Defaults to 3.
+
+    Returns:
+        list[str]: Paths of drawn images, sorted.
+    """
+    found = [
+        path for ext in ('jpg', 'png')
+        for path in glob.glob(osp.join(show_dir, '**', f'*.{ext}'),
+                              recursive=True)
+    ]
+    return sorted(found)[:count]
 
 
 def main(argv=None):

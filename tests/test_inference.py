@@ -98,3 +98,26 @@ def test_model_hub_knows_l2vit_names(converted):
     # inference_model picks the inferencer from the metafile's task.
     result = inference_model(model, str(converted[2][0]))
     assert result['pred_scores'].shape == (1000, )
+
+
+def test_dense_demo_lists_drawn_jpg_and_png(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'dense_demo', REPO / 'demo' / 'dense_demo.py')
+    dense_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dense_demo)
+    (tmp_path / 'det').mkdir()
+    (tmp_path / 'seg' / 'vis_data' / 'vis_image').mkdir(parents=True)
+    for name in ('det/000001.jpg', 'det/000000.jpg',
+                 'seg/vis_data/vis_image/000000.png', 'det/notes.txt'):
+        (tmp_path / name).write_bytes(b'')
+    assert dense_demo.drawn_predictions(str(tmp_path / 'det')) == [
+        str(tmp_path / 'det' / '000000.jpg'),
+        str(tmp_path / 'det' / '000001.jpg')
+    ]
+    assert dense_demo.drawn_predictions(str(tmp_path), count=1) == [
+        str(tmp_path / 'det' / '000000.jpg')
+    ]
+    assert dense_demo.drawn_predictions(str(tmp_path / 'seg')) == [
+        str(tmp_path / 'seg' / 'vis_data' / 'vis_image' / '000000.png')
+    ]
