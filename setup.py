@@ -9,7 +9,6 @@ import os
 import os.path as osp
 import shutil
 import sys
-import warnings
 
 from setuptools import find_packages, setup
 
@@ -55,8 +54,6 @@ def add_mim_extension():
             shutil.copytree(src, dst)
         else:
             shutil.copyfile(src, dst)
-    if mode not in ('symlink', 'copy'):
-        warnings.warn(f'Unknown mim file mode {mode}')
 
 
 def mim_package_data():

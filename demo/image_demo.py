@@ -3,7 +3,7 @@
 
 Example::
 
-    python demo/image_demo.py demo/digit.png \
+    python demo/image_demo.py path/to/image.jpg \
         configs/l2vit/l2vit-tiny_8xb128-acc4_in1k.py \
         --checkpoint checkpoints/l2vit-tiny_in1k.pth --show-dir vis/
 
