@@ -67,7 +67,14 @@ def complexity(cfg, shape):
 
 
 def format_table(rows):
-    """Format ``(name, shape, params, flops)`` rows as a Markdown table."""
+    """Format complexity rows as a Markdown table.
+
+    Args:
+        rows (list[tuple]): ``(config name, (H, W), params, flops)``.
+
+    Returns:
+        str: The table, one line per row after the header.
+    """
     lines = ['| config | input | params (M) | FLOPs (G) |',
              '|---|---|---|---|']
     for name, shape, params, flops in rows:

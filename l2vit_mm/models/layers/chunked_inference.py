@@ -1,9 +1,14 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-"""Residual branches run in cache-sized chunks during CPU inference.
+"""When the CPU-specific paths run, and the chunks of CPU inference.
 
-A pre-norm residual branch ``x + f(norm(x))`` whose ``f`` mixes tokens only
-inside a chunk (an MLP: single tokens; window attention: whole rows of
-windows) gives the same result chunk by chunk. On CPU, running it so keeps
+:func:`eager_on_cpu`, :func:`trains_eagerly_on_cpu` and
+:func:`runs_in_chunks` decide when the CPU-specific paths of the layers
+run (eager CPU inference or training, never when traced or compiled).
+
+In CPU inference, a pre-norm residual branch ``x + f(norm(x))`` whose
+``f`` mixes tokens only inside a chunk (an MLP: single tokens; window
+attention: whole rows of windows) gives the same result chunk by chunk.
+Running it so keeps
 the wide intermediates (the MLP's hidden layer, q/k/v) in cache instead of
 writing them to freshly allocated memory and reading them back, and the sum
 is added into ``x`` in place (see ``blocks.add_prenorm_branch``).
@@ -39,21 +44,41 @@ def runs_in_chunks(x: torch.Tensor, branch: nn.Module) -> bool:
 
 
 def eager_on_cpu(x: torch.Tensor) -> bool:
-    """Whether ``x`` is on the CPU and the code runs eagerly: neither traced
-    (FLOP counting, ONNX export) nor compiled (``torch.compile``/export)."""
+    """Whether ``x`` is on the CPU and the code runs eagerly.
+
+    Args:
+        x (Tensor): The input of the layer.
+
+    Returns:
+        bool: True on the CPU when neither traced (FLOP counting, ONNX
+        export) nor compiled (``torch.compile``/``torch.export``).
+    """
     return (x.device.type == 'cpu' and not torch.jit.is_tracing()
             and not is_compiling())
 
 
 def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a layer with ``weight`` applied to ``x`` runs eagerly on the
-    CPU with autograd recording it (see :func:`eager_on_cpu`)."""
+    """Whether a layer runs eagerly on the CPU with autograd recording it.
+
+    Args:
+        x (Tensor): The input of the layer.
+        weight (Tensor): A parameter of the layer.
+
+    Returns:
+        bool: True when :func:`eager_on_cpu` and grad mode is on and ``x``
+        or ``weight`` requires a gradient.
+    """
     return (eager_on_cpu(x) and torch.is_grad_enabled()
             and (x.requires_grad or weight.requires_grad))
 
 
 def is_compiling() -> bool:
-    """Whether ``torch.compile`` or ``torch.export`` is tracing the code."""
+    """Whether ``torch.compile`` or ``torch.export`` is tracing the code.
+
+    Returns:
+        bool: The compiler's own answer (``torch._dynamo``'s before torch
+        2.3).
+    """
     compiler = getattr(torch, 'compiler', None)
     if hasattr(compiler, 'is_compiling'):
         return compiler.is_compiling()

@@ -64,7 +64,12 @@ class GeluMlpFunction(torch.autograd.Function):
 
 
 def cpu_autocast_dtype():
-    """The dtype of CPU autocast, or None when it is off."""
+    """The dtype of CPU autocast.
+
+    Returns:
+        torch.dtype | None: The autocast dtype, or None when CPU autocast
+        is off.
+    """
     try:
         enabled = torch.is_autocast_enabled('cpu')
         dtype = torch.get_autocast_dtype('cpu')
