@@ -1,4 +1,5 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
+import importlib.util
 import subprocess
 import sys
 
@@ -11,6 +12,14 @@ from l2vit_mm.converters import (CheckpointError, convert_l2vit, detect_arch,
 from tests.conftest import REPO
 
 CONVERTER = REPO / 'tools' / 'model_converters' / 'l2vit2mmpretrain.py'
+
+
+def load_cli(path):
+    """Import a converter script, to call its ``main`` in this process."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_converter(*args):
@@ -107,3 +116,92 @@ def test_ema_missing_is_an_error(official):
     with pytest.raises(CheckpointError, match='model_ema'):
         extract_state_dict(dict(model=official['cls_state_dict']),
                            use_ema=True)
+
+
+def drop(state_dict, *prefixes):
+    return {k: v for k, v in state_dict.items() if not k.startswith(prefixes)}
+
+
+def malformed_cases(official):
+    """Broken copies of the authors' weights and what the error must name."""
+    cls = dict(official['cls_state_dict'])
+    det = {'backbone.' + k: v for k, v in official['det_state_dict'].items()}
+    return [
+        (drop(cls, 'downsample_layers.2.proj.weight'),
+         "missing key 'downsample_layers.2.proj.weight'"),
+        (dict(cls, **{'stages.4.0.norm1.weight': torch.ones(128)}),
+         "unexpected key 'stages.4.0.norm1.weight'"),
+        (drop(cls, 'stages.2.'), 'stage 2 has no blocks'),
+        (drop(cls, 'stages.1.1.attn.temperature'),
+         "missing key 'stages.1.1.attn.temperature'"),
+        (dict(cls, **{'stages.1.5.norm1.weight': torch.ones(32)}),
+         r'depths=\[2, 6, 2, 2\].*missing keys: '
+         r'backbone\.stages\.1\.2\.cpe\.0\.proj\.weight'),
+        (drop(cls, 'stages.3.1.local_mp.bn.running_var'),
+         r'missing keys: backbone\.stages\.3\.1\.local_mp\.bn\.running_var'),
+        (dict(cls, **{'stages.0.0.attn.extra': torch.ones(1)}),
+         r'unexpected keys: backbone\.stages\.0\.0\.attn\.extra'),
+        (dict(cls, **{'stages.0.0.mlp.fc1.weight': torch.ones(3, 16)}),
+         r'wrong shapes: backbone\.stages\.0\.0\.mlp\.fc1\.weight '
+         r'\[3, 16\] \(expected \[64, 16\]\)'),
+        (dict(cls, **{'stages.0.1.attn.temperature': torch.ones(3, 1, 1)}),
+         'not divisible by num_heads 3'),
+        (dict(det, **{'backbone.norm7.weight': torch.ones(128)}),
+         r'out_indices=\[0, 1, 2, 3\].*unexpected keys: '
+         r'backbone\.norm7\.weight'),
+        (drop(det, 'backbone.downsample_layers.0.norm.bias'),
+         r'missing keys: backbone\.downsample_layers\.0\.norm\.bias'),
+    ]
+
+
+def test_malformed_l2vit_weights_raise_checkpoint_error(official):
+    for state_dict, message in malformed_cases(official):
+        with pytest.raises(CheckpointError, match=message):
+            convert_l2vit(state_dict)
+
+
+def test_cli_refuses_malformed_weights_without_writing(
+        official, tmp_path, capsys):
+    convert = load_cli(CONVERTER)
+    for i, (state_dict, message) in enumerate(malformed_cases(official)):
+        src, dst = tmp_path / f'{i}.pth', tmp_path / f'{i}_out.pth'
+        torch.save(dict(state_dict=state_dict), src)
+        assert convert.main([str(src), str(dst)]) == 1
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1
+        assert err.startswith(f'error: {src}: ')
+        assert not dst.exists()
+    assert not list(tmp_path.glob('*.tmp'))
+
+
+def test_converted_weights_load_strictly(official, official_arch):
+    from l2vit_mm import L2ViT
+    converted = convert_l2vit(official['cls_state_dict'])
+    model = L2ViT(official_arch)
+    model.load_state_dict(
+        {k[len('backbone.'):]: v
+         for k, v in converted.items() if k.startswith('backbone.')},
+        strict=True)
+
+
+def test_check_backbone_reports_a_broken_pretrained_file(
+        official, official_arch, tmp_path):
+    from mmengine.config import Config
+
+    from l2vit_mm.utils.runner_setup import check_backbone
+    converted = convert_l2vit(official['cls_state_dict'])
+    del converted['backbone.downsample_layers.2.proj.weight']
+    path = tmp_path / 'broken.pth'
+    torch.save(dict(state_dict=converted), path)
+    cfg = Config(
+        dict(model=dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='L2ViT',
+                arch=official_arch,
+                init_cfg=dict(
+                    type='Pretrained', checkpoint=str(path),
+                    prefix='backbone.')))))
+    with pytest.raises(ValueError,
+                       match="missing key 'downsample_layers.2.proj.weight'"):
+        check_backbone(cfg)

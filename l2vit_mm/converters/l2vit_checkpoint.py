@@ -6,7 +6,8 @@ The authors' keys (``downsample_layers.*``, ``stages.*``, ``norm.*``,
 ``norm.`` becomes ``backbone.norm{last}.`` and the classifier ``head.``
 becomes mmpretrain's ``head.fc.``. Checkpoints of the authors' mmdet 2.x /
 mmseg 0.x models already use ``backbone.`` keys; they and the neck and head
-keys pass through unchanged.
+keys pass through unchanged. Every result is checked against the keys and
+shapes of the ``L2ViT`` it describes, so that it loads with ``strict=True``.
 """
 import os
 import os.path as osp
@@ -20,6 +21,8 @@ from ..models.backbones.l2vit import L2ViT
 
 STEM_KEY = 'downsample_layers.0.proj.proj.0.weight'
 BLOCK_KEY = re.compile(r'^stages\.(\d+)\.(\d+)\.')
+DOWNSAMPLE_KEY = re.compile(r'^downsample_layers\.(\d+)\.')
+NORM_KEY = re.compile(r'^norm(\d+)\.')
 
 
 class CheckpointError(ValueError):
@@ -76,7 +79,8 @@ def extract_state_dict(checkpoint, use_ema=False):
     else:
         state_dict = checkpoint
     if not isinstance(state_dict, dict) or not all(
-            torch.is_tensor(v) for v in state_dict.values()):
+            isinstance(k, str) and torch.is_tensor(v)
+            for k, v in state_dict.items()):
         raise CheckpointError('the checkpoint holds no state dict of tensors')
     return OrderedDict(state_dict)
 
@@ -91,6 +95,53 @@ def _backbone_keys(state_dict):
     return dict(state_dict)
 
 
+def _leading_dim(state_dict, key):
+    """Return the first dimension of a weight that an L2ViT must have.
+
+    Args:
+        state_dict (dict): Backbone keys without prefix.
+        key (str): The key to read.
+
+    Returns:
+        int: ``state_dict[key].shape[0]``.
+    """
+    if key not in state_dict:
+        raise CheckpointError(
+            f'incomplete L2ViT checkpoint: missing key {key!r}')
+    if state_dict[key].dim() == 0:
+        raise CheckpointError(f'{key!r} is a scalar, expected a weight')
+    return state_dict[key].shape[0]
+
+
+def _read_depths(state_dict, num_stages):
+    """Count the blocks of each stage from the ``stages.S.B.`` keys.
+
+    Args:
+        state_dict (dict): Backbone keys without prefix.
+        num_stages (int): The number of downsample layers.
+
+    Returns:
+        list[int]: One positive depth per stage.
+    """
+    depths = [0] * num_stages
+    for key in state_dict:
+        match = BLOCK_KEY.match(key)
+        if not match:
+            continue
+        stage, block = int(match.group(1)), int(match.group(2))
+        if stage >= num_stages:
+            raise CheckpointError(
+                f'unexpected key {key!r}: the checkpoint has {num_stages} '
+                f'downsample layers, so stages 0-{num_stages - 1} only')
+        depths[stage] = max(depths[stage], block + 1)
+    for stage, depth in enumerate(depths):
+        if depth == 0:
+            raise CheckpointError(
+                f'stage {stage} has no blocks (no "stages.{stage}.B.*" keys; '
+                f'depths read: {depths})')
+    return depths
+
+
 def detect_arch(state_dict):
     """Recognise an L2ViT state dict and read its architecture.
 
@@ -100,6 +151,8 @@ def detect_arch(state_dict):
     Returns:
         dict: ``embed_dims``, ``depths``, ``num_heads`` lists and ``name``
         (``'tiny'``, ``'small'``, ``'base'`` or ``None`` for custom ones).
+        ``L2ViT`` builds the arch; whether every weight fits it is checked
+        by :func:`check_l2vit_state_dict`.
     """
     sd = _backbone_keys(state_dict)
     if STEM_KEY not in sd or not any(
@@ -109,27 +162,80 @@ def detect_arch(state_dict):
             f'not an L2ViT checkpoint: no {STEM_KEY!r} or '
             f'"stages.S.B.cpe.0.proj.weight" keys (first keys: {sample})')
     num_stages = 1 + max(
-        int(k.split('.')[1]) for k in sd if k.startswith('downsample_layers.'))
-    depths = [0] * num_stages
-    for key in sd:
-        match = BLOCK_KEY.match(key)
-        if match:
-            stage, block = int(match.group(1)), int(match.group(2))
-            depths[stage] = max(depths[stage], block + 1)
-    embed_dims = [sd['downsample_layers.0.proj.proj.3.weight'].shape[0]] + [
-        sd[f'downsample_layers.{i}.proj.weight'].shape[0]
-        for i in range(1, num_stages)
+        int(m.group(1)) for m in map(DOWNSAMPLE_KEY.match, sd) if m)
+    depths = _read_depths(sd, num_stages)
+    dims_keys = ['downsample_layers.0.proj.proj.3.weight'] + [
+        f'downsample_layers.{i}.proj.weight' for i in range(1, num_stages)
     ]
-    num_heads = []
-    for i, dims in enumerate(embed_dims):
-        temperature = sd.get(f'stages.{i}.1.attn.temperature')
-        # Stages without a linear-attention block: head dim 32 as the zoo.
-        num_heads.append(temperature.shape[0]
-                         if temperature is not None else max(dims // 32, 1))
+    embed_dims = [_leading_dim(sd, key) for key in dims_keys]
+    # Stages without a linear-attention block: head dim 32 as the zoo.
+    num_heads = [
+        _leading_dim(sd, f'stages.{i}.1.attn.temperature')
+        if depth > 1 else max(dims // 32, 1)
+        for i, (dims, depth) in enumerate(zip(embed_dims, depths))
+    ]
     arch = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads)
+    try:
+        L2ViT.parse_arch(arch)
+    except ValueError as e:
+        raise CheckpointError(f'the weights give an arch that L2ViT cannot '
+                              f'build: {e}') from None
     name = next((n for n, v in L2ViT.arch_zoo.items()
                  if len(n) > 1 and v == arch), None)
     return dict(arch, name=name)
+
+
+def _first(names, limit=3):
+    """Join the first ``limit`` names and say how many more there are."""
+    shown = ', '.join(names[:limit])
+    more = len(names) - limit
+    return shown + (f' and {more} more' if more > 0 else '')
+
+
+def check_l2vit_state_dict(state_dict, arch):
+    """Check that the ``backbone.`` keys load strictly into ``L2ViT(arch)``.
+
+    The backbone gets a ``norm{i}`` for every ``backbone.norm{i}.`` key of
+    the state dict (the last stage's only if there is none), as a dense
+    model with those ``out_indices`` or a classifier has.
+
+    Args:
+        state_dict (dict): An OpenMMLab state dict (``backbone.*`` and
+            other keys, which are not checked).
+        arch (dict): ``embed_dims``, ``depths`` and ``num_heads``, as
+            :func:`detect_arch` returns them.
+    """
+    backbone = {
+        k[len('backbone.'):]: v
+        for k, v in state_dict.items() if k.startswith('backbone.')
+    }
+    num_stages = len(arch['depths'])
+    out_indices = sorted({
+        int(m.group(1))
+        for m in map(NORM_KEY.match, backbone)
+        if m and int(m.group(1)) < num_stages
+    }) or [num_stages - 1]
+    model = L2ViT({k: arch[k]
+                   for k in L2ViT.arch_keys}, out_indices=out_indices)
+    expected = model.state_dict()
+    missing = ['backbone.' + k for k in expected if k not in backbone]
+    unexpected = ['backbone.' + k for k in backbone if k not in expected]
+    wrong_shape = [
+        f'backbone.{k} {list(v.shape)} (expected '
+        f'{list(expected[k].shape)})' for k, v in backbone.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    problems = [
+        f'{what}: {_first(names)}'
+        for what, names in [('missing keys', missing), (
+            'unexpected keys', unexpected), ('wrong shapes', wrong_shape)]
+        if names
+    ]
+    if problems:
+        raise CheckpointError(
+            f'the weights do not fit L2ViT(embed_dims={arch["embed_dims"]}, '
+            f'depths={arch["depths"]}, num_heads={arch["num_heads"]}, '
+            f'out_indices={out_indices}): ' + '; '.join(problems))
 
 
 def convert_l2vit(state_dict):
@@ -141,12 +247,28 @@ def convert_l2vit(state_dict):
 
     Returns:
         OrderedDict: Keys for mmpretrain's ``ImageClassifier`` (backbone and
-        ``head.fc``) or for mmdet/mmseg models (``backbone.`` + neck/heads).
+        ``head.fc``) or for mmdet/mmseg models (``backbone.`` + neck/heads),
+        whose backbone part loads strictly into ``L2ViT``.
     """
     arch = detect_arch(state_dict)
-    last = len(arch['depths']) - 1
     if any(k.startswith('backbone.') for k in state_dict):
-        return OrderedDict(state_dict)
+        converted = OrderedDict(state_dict)
+    else:
+        converted = _to_openmmlab_keys(state_dict, len(arch['depths']) - 1)
+    check_l2vit_state_dict(converted, arch)
+    return converted
+
+
+def _to_openmmlab_keys(state_dict, last):
+    """Rename the authors' keys: ``backbone.``, ``norm{last}``, ``head.fc``.
+
+    Args:
+        state_dict (dict): The authors' keys.
+        last (int): Index of the last stage.
+
+    Returns:
+        OrderedDict: The renamed state dict.
+    """
     converted = OrderedDict()
     for key, value in state_dict.items():
         if key.startswith('head.'):
