@@ -1,5 +1,7 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 import importlib.util
+import os
+import stat
 import subprocess
 import sys
 
@@ -8,7 +10,7 @@ import torch
 from l2vit_reference import ReferenceL2ViT
 
 from l2vit_mm.converters import (CheckpointError, convert_l2vit, detect_arch,
-                                 extract_state_dict)
+                                 extract_state_dict, save_checkpoint_atomic)
 from tests.conftest import REPO
 
 CONVERTER = REPO / 'tools' / 'model_converters' / 'l2vit2mmpretrain.py'
@@ -205,3 +207,39 @@ def test_check_backbone_reports_a_broken_pretrained_file(
     with pytest.raises(ValueError,
                        match="missing key 'downsample_layers.2.proj.weight'"):
         check_backbone(cfg)
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o027])
+def test_saved_checkpoint_gets_the_mode_of_a_plain_save(umask, tmp_path):
+    old = os.umask(umask)
+    try:
+        save_checkpoint_atomic(dict(w=torch.ones(1)), tmp_path / 'atomic.pth')
+        torch.save(dict(w=torch.ones(1)), tmp_path / 'plain.pth')
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / 'atomic.pth').stat().st_mode)
+    assert mode == 0o666 & ~umask
+    assert mode == stat.S_IMODE((tmp_path / 'plain.pth').stat().st_mode)
+
+
+def unwritable_destinations(tmp_path):
+    """A folder as destination and a destination below a plain file."""
+    folder = tmp_path / 'a_folder'
+    folder.mkdir()
+    plain = tmp_path / 'a_file'
+    plain.write_text('not a folder')
+    return [(folder, 'Is a directory'), (plain / 'out.pth', 'Not a directory'),
+            (plain / 'sub' / 'out.pth', 'Not a directory')]
+
+
+def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
+    convert = load_cli(CONVERTER)
+    src = tmp_path / 'l2vit.pth'
+    torch.save(dict(model=official['cls_state_dict']), src)
+    for dst, reason in unwritable_destinations(tmp_path):
+        assert convert.main([str(src), str(dst)]) == 1
+        err = capsys.readouterr().err
+        assert err == f'error: cannot write {dst}: {reason}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'a_file', 'a_folder', 'l2vit.pth']
+    assert not list((tmp_path / 'a_folder').iterdir())

@@ -7,6 +7,7 @@ import torch
 
 from l2vit_mm.converters import CheckpointError, cut_head, read_class_map
 from tests.conftest import REPO, SHARED
+from tests.test_converter import load_cli, unwritable_destinations
 
 CUTTER = REPO / 'tools' / 'model_converters' / 'l2vit_cut_head_22kto1k.py'
 
@@ -80,3 +81,18 @@ def test_cli_refuses_wrong_head_without_writing(official, tmp_path):
     assert result.stderr.strip() == ('error: the head is 10-way, expected a '
                                      '21841-way ImageNet-22K head')
     assert not dst.exists()
+
+
+def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
+    cutter = load_cli(CUTTER)
+    src = tmp_path / 'l2vit_22k.pth'
+    torch.save(dict(model=authors_22k_checkpoint(official)), src)
+    synthetic_map(tmp_path / 'map.txt')
+    for dst, reason in unwritable_destinations(tmp_path):
+        assert cutter.main([str(src), str(tmp_path / 'map.txt'),
+                            str(dst)]) == 1
+        err = capsys.readouterr().err
+        assert err == f'error: cannot write {dst}: {reason}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'a_file', 'a_folder', 'l2vit_22k.pth', 'map.txt']
+    assert not list((tmp_path / 'a_folder').iterdir())

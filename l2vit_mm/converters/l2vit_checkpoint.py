@@ -9,6 +9,7 @@ mmseg 0.x models already use ``backbone.`` keys; they and the neck and head
 keys pass through unchanged. Every result is checked against the keys and
 shapes of the ``L2ViT`` it describes, so that it loads with ``strict=True``.
 """
+import errno
 import os
 import os.path as osp
 import re
@@ -280,20 +281,47 @@ def _to_openmmlab_keys(state_dict, last):
     return converted
 
 
+def _umask():
+    """Return the process umask without changing it, where Linux tells it.
+
+    Returns:
+        int: The umask.
+    """
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere only setting it reads it; set it back at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint_atomic(obj, path):
     """``torch.save`` to a temporary file beside ``path``, then rename.
 
-    A failure leaves no partial file at ``path``.
+    A failure leaves no partial file at ``path``. Missing folders of
+    ``path`` are created, and the file gets the permissions that a plain
+    ``torch.save`` gives (``0o666`` less the umask).
 
     Args:
         obj (object): What to save.
         path (str): The destination file.
     """
     folder = osp.dirname(osp.abspath(path))
+    if osp.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if osp.exists(folder) and not osp.isdir(folder):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                 folder)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -53,7 +53,13 @@ def main(argv=None):
     print(f'Converted {len(state_dict)} keys -> {len(converted)} keys '
           f'({summary})')
     meta = dict(arch=arch, source=args.src, ema=args.ema)
-    save_checkpoint_atomic(dict(state_dict=converted, meta=meta), args.dst)
+    try:
+        save_checkpoint_atomic(dict(state_dict=converted, meta=meta),
+                               args.dst)
+    except OSError as e:
+        print(f'error: cannot write {args.dst}: {e.strerror or e}',
+              file=sys.stderr)
+        return 1
     print(f'Saved to {args.dst}')
     return 0
 

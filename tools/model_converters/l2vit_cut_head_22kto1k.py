@@ -45,9 +45,13 @@ def main(argv=None):
     except CheckpointError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    save_checkpoint_atomic(
-        dict(state_dict=cut, meta=dict(source=args.src,
-                                       class_map=args.class_map)), args.dst)
+    meta = dict(source=args.src, class_map=args.class_map)
+    try:
+        save_checkpoint_atomic(dict(state_dict=cut, meta=meta), args.dst)
+    except OSError as e:
+        print(f'error: cannot write {args.dst}: {e.strerror or e}',
+              file=sys.stderr)
+        return 1
     print(f'Cut head 21841 -> {len(class_map)} classes; saved to {args.dst}')
     return 0
 
