@@ -1,14 +1,14 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 from .attention import (LinearAttention, WindowAttention,
-                        linear_attention_core, pad_channels_last,
-                        window_partition, window_reverse)
+                        linear_attention_core, window_partition,
+                        window_reverse)
 from .blocks import (ChannelsLastDepthwiseConv, ConvPosEnc, LGABlock,
                      LocalConcentration, LWABlock, Mlp, add_residual)
 from .downsample import ConvPatchEmbed, ConvStem, Downsample, pad_to_multiple
 
 __all__ = [
     'LinearAttention', 'WindowAttention', 'linear_attention_core',
-    'pad_channels_last', 'window_partition', 'window_reverse',
+    'window_partition', 'window_reverse',
     'ChannelsLastDepthwiseConv', 'ConvPosEnc',
     'LGABlock', 'LocalConcentration', 'LWABlock', 'Mlp', 'add_residual',
     'ConvPatchEmbed', 'ConvStem', 'Downsample', 'pad_to_multiple'

@@ -7,25 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-
-def pad_channels_last(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad a channels-last map on the right/bottom to a multiple.
-
-    Args:
-        x (Tensor): A map of shape (B, H, W, C).
-        multiple (int): H and W are padded up to a multiple of it.
-
-    Returns:
-        Tensor: The padded map, or ``x`` itself when no padding is needed.
-        When traced (ONNX export), the pad is always recorded, with
-        amounts computed from the traced size, so that the graph is
-        right for every input size.
-    """
-    H, W = x.shape[1], x.shape[2]
-    pad_h, pad_w = -H % multiple, -W % multiple
-    if torch.jit.is_tracing() or pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
-    return x
+from .downsample import pad_to_multiple
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -112,7 +94,7 @@ class WindowAttention(BaseModule):
         """
         B, H, W, C = x.shape
         ws = self.window_size
-        x = pad_channels_last(x, ws)
+        x = pad_to_multiple(x, ws, channels_last=True)
         Hp, Wp = x.shape[1], x.shape[2]
         windows = window_partition(x, ws)
         qkv = self.qkv(windows).view(-1, ws * ws, 3, self.num_heads,
