@@ -5,7 +5,8 @@ import sys
 import pytest
 import torch
 
-from l2vit_mm.converters import CheckpointError, cut_head, read_class_map
+from l2vit_mm.converters import (CheckpointError, convert_l2vit, cut_head,
+                                 read_class_map)
 from tests.conftest import REPO, SHARED
 from tests.test_converter import load_cli, unwritable_destinations
 
@@ -96,3 +97,37 @@ def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         'a_file', 'a_folder', 'l2vit_22k.pth', 'map.txt']
     assert not list((tmp_path / 'a_folder').iterdir())
+
+
+def swin_22k_checkpoint():
+    """An OpenMMLab Swin classifier with a 21841-way head."""
+    return {
+        'backbone.patch_embed.projection.weight': torch.zeros(96, 3, 4, 4),
+        'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight':
+        torch.zeros(288, 96),
+        'head.fc.weight': torch.zeros(21841, 768),
+        'head.fc.bias': torch.zeros(21841),
+    }
+
+
+def test_cut_head_refuses_other_and_broken_backbones(official):
+    with pytest.raises(CheckpointError, match='not an L2ViT checkpoint'):
+        cut_head(swin_22k_checkpoint(), list(range(1000)))
+    broken = convert_l2vit(authors_22k_checkpoint(official))
+    del broken['backbone.stages.2.1.norm3.weight']
+    with pytest.raises(CheckpointError,
+                       match=r'missing keys: backbone\.stages\.2\.1\.norm3'):
+        cut_head(broken, list(range(1000)))
+
+
+def test_cli_refuses_other_backbones_without_writing(tmp_path, capsys):
+    cutter = load_cli(CUTTER)
+    src = tmp_path / 'swin_22k.pth'
+    torch.save(dict(state_dict=swin_22k_checkpoint()), src)
+    synthetic_map(tmp_path / 'map.txt')
+    dst = tmp_path / 'cut.pth'
+    assert cutter.main([str(src), str(tmp_path / 'map.txt'), str(dst)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: not an L2ViT checkpoint')
+    assert len(err.strip().splitlines()) == 1
+    assert not dst.exists()

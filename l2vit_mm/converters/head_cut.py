@@ -2,7 +2,8 @@
 """Cut an ImageNet-22K classification head down to ImageNet-1K classes."""
 from collections import OrderedDict
 
-from .l2vit_checkpoint import CheckpointError
+from .l2vit_checkpoint import (CheckpointError, check_l2vit_state_dict,
+                               detect_arch)
 
 IN22K_CLASSES = 21841
 IN1K_CLASSES = 1000
@@ -50,8 +51,9 @@ def cut_head(state_dict, class_map, num_src_classes=IN22K_CLASSES):
     """Keep the rows of ``head.fc`` named by ``class_map``, in its order.
 
     Args:
-        state_dict (dict): An OpenMMLab classifier state dict
-            (``head.fc.weight``, ``head.fc.bias``).
+        state_dict (dict): An OpenMMLab L2ViT classifier state dict
+            (``backbone.*``, ``head.fc.weight``, ``head.fc.bias``); its
+            backbone must load strictly into ``L2ViT``.
         class_map (list[int]): Source row of each target class.
         num_src_classes (int): The expected size of the source head.
             Defaults to 21841.
@@ -67,6 +69,7 @@ def cut_head(state_dict, class_map, num_src_classes=IN22K_CLASSES):
         raise CheckpointError(
             f'the head is {rows}-way, expected a {num_src_classes}-way '
             'ImageNet-22K head')
+    check_l2vit_state_dict(state_dict, detect_arch(state_dict))
     cut = OrderedDict(state_dict)
     for name in ('head.fc.weight', 'head.fc.bias'):
         if name in cut:
