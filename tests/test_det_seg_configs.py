@@ -229,34 +229,70 @@ def tiny_model_cfg(name, arch):
     return cfg
 
 
-@pytest.mark.parametrize('name', [
-    'mask_rcnn/mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py',
-    'retinanet/retinanet_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py',
-    'upernet/l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
-])
-def test_converter_loads_mmdet2_mmseg0_checkpoints(name, official_arch,
-                                                   tmp_path):
+# Head keys that mmdet 2.x / mmseg 0.x models of these configs have.
+MM2X_HEAD_KEYS = {
+    'mask_rcnn/mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py': [
+        'neck.lateral_convs.0.conv.weight', 'rpn_head.rpn_conv.weight',
+        'roi_head.bbox_head.fc_cls.weight',
+        'roi_head.mask_head.conv_logits.weight'
+    ],
+    'retinanet/retinanet_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py': [
+        'neck.fpn_convs.0.conv.weight', 'bbox_head.cls_convs.0.conv.weight',
+        'bbox_head.retina_cls.weight'
+    ],
+    'upernet/l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py': [
+        'decode_head.psp_modules.0.1.conv.weight',
+        'decode_head.fpn_bottleneck.conv.weight',
+        'decode_head.conv_seg.weight', 'auxiliary_head.conv_seg.weight'
+    ],
+}
+
+
+def authors_mm2x_backbone(official, out_indices):
+    """The authors' dense-task backbone as an mmdet 2.x / mmseg 0.x
+    checkpoint holds it: their keys under ``backbone.``, no classifier head
+    or final ``norm``, a ``norm{i}`` for each of the model's out indices."""
+    dropped = {f'norm{i}.' for i in range(4)} - {
+        f'norm{i}.' for i in out_indices}
+    return {
+        'backbone.' + k: v
+        for k, v in official['det_state_dict'].items()
+        if not k.startswith(tuple(dropped))
+    }
+
+
+@pytest.mark.parametrize('name', sorted(MM2X_HEAD_KEYS))
+def test_converter_loads_mmdet2_mmseg0_checkpoints(name, official,
+                                                   official_arch, tmp_path):
     """An mmdet 2.x / mmseg 0.x checkpoint of the authors (``state_dict``
-    with ``backbone.``, neck and head keys, ``meta.CLASSES``) converts into
-    one that loads strictly into the mmdet 3.x / mmseg 1.x model: the neck
-    and head key names did not change between these versions."""
+    with their backbone keys under ``backbone.``, neck and head keys,
+    ``meta.CLASSES``) converts into one that loads strictly into the mmdet
+    3.x / mmseg 1.x model, each of the authors' weights in its parameter.
+    The neck and head keys are the 3.x model's: their names did not change
+    between these versions (``MM2X_HEAD_KEYS`` lists some 2.x names)."""
     from mmengine.runner import load_checkpoint
     cfg = tiny_model_cfg(name, official_arch)
-    model = build(cfg)
+    backbone = authors_mm2x_backbone(official, cfg.model.backbone.out_indices)
     torch.manual_seed(1)
-    old_style = {
+    heads = {
         k: torch.randn_like(v.float()).to(v.dtype)
-        for k, v in model.state_dict().items()
+        for k, v in build(cfg).state_dict().items()
+        if not k.startswith('backbone.')
     }
+    assert set(MM2X_HEAD_KEYS[name]) <= heads.keys()
     src, dst = tmp_path / 'old.pth', tmp_path / 'new.pth'
     torch.save(
-        dict(state_dict=old_style, meta=dict(CLASSES=('a', 'b'))), src)
+        dict(state_dict={**backbone, **heads}, meta=dict(CLASSES=('a', 'b'))),
+        src)
     convert = load_converter()
     assert convert.main([str(src), str(dst)]) == 0
     fresh = build(tiny_model_cfg(name, official_arch))
     load_checkpoint(fresh, str(dst), strict=True)
-    for key, value in fresh.state_dict().items():
-        assert torch.equal(value, old_style[key]), key
+    loaded = fresh.state_dict()
+    for key, value in backbone.items():
+        assert torch.equal(loaded[key], value), key
+    for key, value in heads.items():
+        assert torch.equal(loaded[key], value), key
 
 
 def load_converter():
