@@ -57,8 +57,61 @@ def _datasets(dataset):
         yield dataset
 
 
+#: mmpretrain datasets that read the ``split`` folder when ``data_prefix``
+#: is empty.
+SPLIT_FOLDER_DATASETS = ('ImageNet', 'ImageNet21k')
+
+
+def _dataset_type(dataset):
+    """Return the class name of a dataset config, without its scope."""
+    dataset_type = dataset.get('type')
+    if isinstance(dataset_type, type):
+        return dataset_type.__name__
+    return str(dataset_type).rsplit('.', 1)[-1]
+
+
+def _join_root(root, path):
+    """Join a relative path with ``data_root`` as mmengine datasets do."""
+    return path if osp.isabs(path) or not root else osp.join(root, path)
+
+
+def _data_prefixes(dataset):
+    """Return the folders a dataset config reads, as the dataset finds them.
+
+    A ``str`` ``data_prefix`` is mmpretrain's image folder (with ``~``
+    expanded); a ``dict`` one names folders such as mmdet's ``img`` or
+    mmseg's ``img_path`` and ``seg_map_path``. mmpretrain's ImageNet
+    datasets read the ``split`` folder when ``data_prefix`` is empty.
+    Relative folders are joined with ``data_root``; empty ones are skipped.
+
+    Args:
+        dataset (dict): A leaf dataset config.
+
+    Returns:
+        list[tuple[str, str]]: ``(name, path)`` of each folder, the name as
+        the config gives it, e.g. ``'data_prefix.img'``.
+    """
+    prefix = dataset.get('data_prefix', '')
+    split = dataset.get('split')
+    if prefix == '' and split and \
+            _dataset_type(dataset) in SPLIT_FOLDER_DATASETS:
+        prefixes = {f'data_prefix (split={split!r})': split}
+    elif isinstance(prefix, str):
+        prefixes = {'data_prefix': osp.expanduser(prefix)}
+    elif isinstance(prefix, dict):
+        prefixes = {f'data_prefix.{k}': v for k, v in prefix.items()}
+    else:
+        return []
+    root = dataset.get('data_root') or ''
+    return [(name, _join_root(root, path)) for name, path in prefixes.items()
+            if isinstance(path, str) and path]
+
+
 def check_data_paths(cfg, splits=('train', 'val', 'test')):
-    """Fail early, naming the path, when a data root or annotation is missing.
+    """Fail early, naming the path, when a data folder or file is missing.
+
+    Checks each dataset's ``data_root``, the folders of its ``data_prefix``
+    (see :func:`_data_prefixes`) and its ``ann_file``.
 
     Args:
         cfg (Config): A loaded config.
@@ -68,28 +121,134 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
         if split not in splits:
             continue
         for dataset in _datasets(loader['dataset']):
+            where = f'{split}_dataloader'
+            about = f'(dataset {_dataset_type(dataset)}); see README "Data"'
             root = dataset.get('data_root', '') or ''
             if root and not osp.isdir(root):
                 raise FileNotFoundError(
-                    f'{split}_dataloader: data root not found: {root!r} '
-                    f'(dataset {dataset.get("type")}); see README "Data"')
+                    f'{where}: data root not found: {root!r} {about}')
+            for name, path in _data_prefixes(dataset):
+                if not osp.isdir(path):
+                    raise FileNotFoundError(
+                        f'{where}: {name} folder not found: {path!r} {about}')
             ann_file = dataset.get('ann_file', '') or ''
             if ann_file:
-                path = ann_file if osp.isabs(ann_file) else osp.join(
-                    root, ann_file)
+                path = _join_root(root, ann_file)
                 if not osp.isfile(path):
                     raise FileNotFoundError(
-                        f'{split}_dataloader: annotation file not found: '
-                        f'{path!r} (dataset {dataset.get("type")})')
+                        f'{where}: annotation file not found: {path!r} '
+                        f'{about}')
 
 
-def _find_backbone(model):
-    """Return the backbone config of a model config (or of a TTA wrapper)."""
+def _find_model(model):
+    """Find the model config that holds the backbone.
+
+    Args:
+        model (dict): ``cfg.model``, possibly a TTA wrapper with ``module``.
+
+    Returns:
+        tuple[dict | None, str | None]: The model config with a ``backbone``
+        dict and its key in the config (``'model'`` or ``'model.module'``),
+        or ``(None, None)``.
+    """
+    where = 'model'
     while isinstance(model, dict):
         if isinstance(model.get('backbone'), dict):
-            return model['backbone']
+            return model, where
         model = model.get('module')
-    return None
+        where += '.module'
+    return None, None
+
+
+def _pretrained_weights(init_cfg, where, hint):
+    """Load the weights that a ``Pretrained`` init_cfg gives its module.
+
+    Args:
+        init_cfg (dict | None): The init_cfg of the backbone or the model.
+        where (str): Its key in the config, for messages.
+        hint (str): What to do when the file is missing.
+
+    Returns:
+        tuple[str, dict] | None: The checkpoint path and its state dict,
+        with ``init_cfg.prefix`` taken off as mmengine does; None when the
+        init_cfg is not ``Pretrained`` or names a URL (fetched by mmengine).
+    """
+    from ..converters import (CheckpointError, extract_state_dict,
+                              load_checkpoint_file)
+    if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
+        return None
+    path = init_cfg.get('checkpoint')
+    if not isinstance(path, str) or '://' in path:
+        return None
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{where}.init_cfg: pre-trained checkpoint '
+                                f'not found: {path!r}; {hint}')
+    prefix = init_cfg.get('prefix') or ''
+    if prefix and not prefix.endswith('.'):
+        prefix += '.'
+    try:
+        state_dict = extract_state_dict(load_checkpoint_file(path))
+    except CheckpointError as e:
+        raise ValueError(f'{where}.init_cfg: {e}') from None
+    state_dict = {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
+    if not state_dict:
+        raise ValueError(f'{where}.init_cfg: no keys of {path} start with '
+                         f'{prefix!r}')
+    return path, state_dict
+
+
+def _check_l2vit_arch(state_dict, arch, path, where):
+    """Fail unless a state dict holds an L2ViT of the config's arch.
+
+    Args:
+        state_dict (dict): Backbone keys, with or without ``backbone.``.
+        arch (dict): The config's arch from :meth:`L2ViT.parse_arch`.
+        path (str): The checkpoint file, for messages.
+        where (str): The init_cfg's owner in the config, for messages.
+    """
+    from ..converters import CheckpointError, detect_arch
+    try:
+        found = detect_arch(state_dict)
+    except CheckpointError as e:
+        raise ValueError(
+            f'{where}.init_cfg: {path} is not an L2ViT checkpoint that this '
+            f'backbone can load: {e}') from None
+    found = {k: found[k] for k in arch}
+    if found != arch:
+        raise ValueError(f'{where}.init_cfg: {path} holds an L2ViT with '
+                         f'{found}, but the config builds {arch}')
+
+
+def _check_head(state_dict, head, path, where):
+    """Fail when a checkpoint's classifier does not fit the config's head.
+
+    mmengine skips a weight of another shape with a warning only, which
+    would leave the head at its random initialisation.
+
+    Args:
+        state_dict (dict): The weights of the whole model.
+        head (dict | None): The config's ``head``.
+        path (str): The checkpoint file, for messages.
+        where (str): The model's key in the config, for messages.
+    """
+    weight = state_dict.get('head.fc.weight')
+    if weight is None or weight.dim() != 2 or not isinstance(head, dict):
+        return
+    expected = (head.get('num_classes'), head.get('in_channels'))
+    if not all(isinstance(n, int) for n in expected) or \
+            tuple(weight.shape) == expected:
+        return
+    raise ValueError(
+        f'{where}.init_cfg: {path} has a {weight.shape[0]}-class head on '
+        f'{weight.shape[1]} channels (head.fc.weight), but {where}.head has '
+        f'num_classes={expected[0]}, in_channels={expected[1]}: mmengine '
+        'would skip it with a warning and train a random head; cut a 22K '
+        'head with tools/model_converters/l2vit_cut_head_22kto1k.py or set '
+        f'{where}.head to the checkpoint\'s size')
 
 
 def check_backbone(cfg, check_pretrained=True):
@@ -98,62 +257,66 @@ def check_backbone(cfg, check_pretrained=True):
     Runs before the runner creates the work dir, so a config with an
     unknown arch, a missing pre-trained checkpoint or a checkpoint of
     another backbone (or another L2ViT size) leaves no work dir behind.
-    Backbones of other types are not checked.
+    Both a backbone's and a model's ``init_cfg=dict(type='Pretrained')``
+    are checked (the 22K -> 1K configs load the whole classifier); a
+    model-level checkpoint must hold ``backbone.`` keys and a
+    ``head.fc.weight`` of the config's head size. Backbones of other types
+    are not checked.
 
     Args:
         cfg (Config): A loaded config.
-        check_pretrained (bool): Also check the file of a
-            ``init_cfg=dict(type='Pretrained', ...)`` of the backbone
-            (training only: testing loads a full checkpoint instead).
-            Defaults to True.
+        check_pretrained (bool): Also check the files of ``Pretrained``
+            init_cfgs (training only: testing loads a full checkpoint
+            instead). Defaults to True.
     """
-    from ..converters import (CheckpointError, detect_arch,
-                              extract_state_dict, load_checkpoint_file)
     from ..models import L2ViT
-    backbone = _find_backbone(cfg.get('model'))
-    if backbone is None or backbone.get('type') != 'L2ViT':
+    model, where = _find_model(cfg.get('model'))
+    if model is None or model['backbone'].get('type') != 'L2ViT':
         return
+    backbone = model['backbone']
     try:
         arch = L2ViT.parse_arch(backbone.get('arch', 'tiny'))
     except (ValueError, TypeError) as e:
-        raise ValueError(f'model.backbone: {e}') from None
-    init_cfg = backbone.get('init_cfg')
-    if not check_pretrained or not isinstance(init_cfg, dict) or \
-            init_cfg.get('type') != 'Pretrained':
+        raise ValueError(f'{where}.backbone: {e}') from None
+    if not check_pretrained:
         return
-    path = init_cfg.get('checkpoint')
-    if not isinstance(path, str) or '://' in path:
-        return  # URLs are fetched by mmengine.
-    path = osp.expanduser(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'model.backbone.init_cfg: pre-trained checkpoint not found: '
-            f'{path!r}; convert the authors\' ImageNet weights with '
-            'tools/model_converters/l2vit2mmpretrain.py (see '
-            'docs/detection_segmentation.md) or set '
-            'model.backbone.init_cfg=None to train from scratch')
-    prefix = init_cfg.get('prefix') or ''
-    if prefix and not prefix.endswith('.'):
-        prefix += '.'
-    try:
-        state_dict = extract_state_dict(load_checkpoint_file(path))
-        if prefix:
-            state_dict = {
-                k[len(prefix):]: v
-                for k, v in state_dict.items() if k.startswith(prefix)
-            }
-            if not state_dict:
-                raise CheckpointError(f'no keys start with {prefix!r}')
-        found = detect_arch(state_dict)
-    except CheckpointError as e:
+    loaded = _pretrained_weights(
+        backbone.get('init_cfg'), f'{where}.backbone',
+        'convert the authors\' ImageNet weights with '
+        'tools/model_converters/l2vit2mmpretrain.py (see '
+        f'docs/detection_segmentation.md) or set {where}.backbone.init_cfg='
+        'None to train from scratch')
+    if loaded is not None:
+        path, state_dict = loaded
+        _check_l2vit_arch(state_dict, arch, path, f'{where}.backbone')
+    loaded = _pretrained_weights(
+        model.get('init_cfg'), where,
+        'convert the authors\' ImageNet-22K weights and cut their head with '
+        'tools/model_converters/l2vit_cut_head_22kto1k.py (see README, '
+        f'"ImageNet-22K -> 1K fine-tuning") or set {where}.init_cfg=None')
+    if loaded is None:
+        return
+    path, state_dict = loaded
+    if not any(k.startswith('backbone.') for k in state_dict):
         raise ValueError(
-            f'model.backbone.init_cfg: {path} is not an L2ViT checkpoint '
-            f'that this backbone can load: {e}') from None
-    found = {k: found[k] for k in arch}
-    if found != arch:
-        raise ValueError(
-            f'model.backbone.init_cfg: {path} holds an L2ViT with {found}, '
-            f'but the config builds {arch}')
+            f'{where}.init_cfg: {path} has no "backbone." keys, so it would '
+            'load nothing into the model; convert the authors\' checkpoint '
+            'with tools/model_converters/l2vit2mmpretrain.py')
+    _check_l2vit_arch(state_dict, arch, path, where)
+    _check_head(state_dict, model.get('head'), path, where)
+
+
+def _check_checkpoint_file(path, what):
+    """Fail early, naming the path, when a checkpoint to load is missing.
+
+    Args:
+        path (str): A local path (``~`` is expanded, as mmengine does) or a
+            URL, which mmengine fetches and is not checked.
+        what (str): What the file is, e.g. ``'--resume checkpoint'``.
+    """
+    if '://' in path or osp.isfile(osp.expanduser(path)):
+        return
+    raise FileNotFoundError(f'{what} not found: {path!r}')
 
 
 def _merge_common_args(cfg, args):
@@ -179,7 +342,11 @@ def _set_mmpretrain_dataloader_defaults(cfg):
 
 
 def merge_train_args(cfg, args):
-    """Apply ``tools/train.py`` flags to a config.
+    """Apply ``tools/train.py`` flags to a config and check its files.
+
+    Before any runner exists, a missing ``--resume``/``load_from``
+    checkpoint or a bad L2ViT backbone or pre-trained checkpoint (see
+    :func:`check_backbone`) fails with a message that names it.
 
     Args:
         cfg (Config): The loaded config; modified in place.
@@ -199,11 +366,16 @@ def merge_train_args(cfg, args):
         cfg.resume = True
         cfg.load_from = args.resume
     if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg:
+        if not (cfg.get('auto_scale_lr') or {}).get('base_batch_size'):
             raise ValueError('--auto-scale-lr needs auto_scale_lr='
                              'dict(base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
     _merge_common_args(cfg, args)
+    load_from = cfg.get('load_from')
+    if isinstance(load_from, str):
+        explicit = args.resume not in (None, 'auto')
+        _check_checkpoint_file(
+            load_from, f'{"--resume" if explicit else "load_from"} checkpoint')
     if args.no_validate:
         # After --cfg-options, which may name val_* keys of the config.
         cfg.val_cfg = None
@@ -247,7 +419,10 @@ def _dump_results(cfg, out):
 
 
 def merge_test_args(cfg, args):
-    """Apply ``tools/test.py`` flags to a config.
+    """Apply ``tools/test.py`` flags to a config and check its files.
+
+    A missing checkpoint or a bad L2ViT backbone config fails here, before
+    any runner exists.
 
     Args:
         cfg (Config): The loaded config; modified in place.
@@ -257,8 +432,7 @@ def merge_test_args(cfg, args):
         Config: ``cfg``.
     """
     scope = get_task_scope(cfg)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    _check_checkpoint_file(args.checkpoint, 'checkpoint')
     cfg.load_from = args.checkpoint
     # --cfg-options first: they may name keys of the config's evaluator,
     # which --out turns into a list.

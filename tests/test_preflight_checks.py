@@ -1,0 +1,235 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""tools/train.py and tools/test.py check a config's files before the runner
+exists: a bad path fails with a message that names it and leaves no work
+dir behind. Also the merged config of flags that need no training.
+
+Each test runs in an empty folder, so the configs' relative paths
+(``data/...``, ``checkpoints/...``, ``./work_dirs``) point into it.
+"""
+import os
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import tools.test as test_tool
+import tools.train as train_tool
+from l2vit_mm.models import L2ViT
+from l2vit_mm.utils import check_data_paths, merge_test_args, merge_train_args
+from tests.conftest import REPO
+
+CONFIGS = REPO / 'configs'
+IN1K = CONFIGS / 'l2vit' / 'l2vit-tiny_8xb128-acc4_in1k.py'
+IN21K_PRE = CONFIGS / 'l2vit' / 'l2vit-base_in21k-pre_8xb64-acc2_in1k.py'
+MASK_RCNN = (CONFIGS / 'mask_rcnn' /
+             'mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py')
+UPERNET = (CONFIGS / 'upernet' /
+           'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
+DIGITS = CONFIGS / 'demo' / 'l2vit-demo_digits.py'
+SEG_DEMO = CONFIGS / 'demo' / 'upernet_l2vit-demo_digit-scenes.py'
+SMALL_ARCH = dict(
+    embed_dims=[32, 64, 128, 256], depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
+CUT_1K = 'checkpoints/l2vit-base_in21k-cut1k.pth'
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run the test in an empty folder; return it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def make_dirs(*paths):
+    for path in paths:
+        os.makedirs(path, exist_ok=True)
+
+
+def touch(*paths):
+    for path in paths:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, 'w').close()
+
+
+def merged_train_cfg(*argv):
+    """Parse ``tools/train.py`` arguments and merge them into the config."""
+    args = train_tool.parse_args([str(a) for a in argv])
+    return merge_train_args(Config.fromfile(args.config), args)
+
+
+def train_error(error, *argv):
+    """Run ``tools/train.py`` and return the error it raises."""
+    with pytest.raises(error) as info:
+        train_tool.main([str(a) for a in argv])
+    return str(info.value)
+
+
+def save_classifier(path, head_shape=(1000, 256), backbone_prefix='backbone.'):
+    """Save a classifier checkpoint with an L2ViT of ``SMALL_ARCH``."""
+    backbone = L2ViT(SMALL_ARCH, window_size=4).state_dict()
+    state_dict = {backbone_prefix + k: v for k, v in backbone.items()}
+    state_dict['head.fc.weight'] = torch.zeros(head_shape)
+    state_dict['head.fc.bias'] = torch.zeros(head_shape[0])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(dict(state_dict=state_dict), path)
+
+
+def small_in21k_pre_config(folder):
+    """The 22K -> 1K config with an L2ViT of ``SMALL_ARCH``."""
+    path = folder / 'small_in21k-pre.py'
+    path.write_text(
+        f'_base_ = [{str(IN21K_PRE)!r}]\n'
+        f'model = dict(backbone=dict(arch=dict(_delete_=True, **{SMALL_ARCH}),'
+        ' window_size=4), head=dict(in_channels=256))\n')
+    return path
+
+
+def test_imagenet_split_folder_is_checked(in_tmp):
+    make_dirs('data/imagenet/val')
+    message = train_error(FileNotFoundError, IN1K)
+    assert message.startswith('train_dataloader:')
+    assert "data_prefix (split='train') folder not found" in message
+    assert "'data/imagenet/train'" in message
+    assert os.listdir(in_tmp) == ['data']  # no work_dirs/
+
+    make_dirs('data/imagenet/train')
+    check_data_paths(merged_train_cfg(IN1K))
+
+
+def test_mmdet_image_folder_is_checked(in_tmp):
+    touch('data/coco/annotations/instances_train2017.json',
+          'data/coco/annotations/instances_val2017.json')
+    make_dirs('data/coco/val2017')
+    options = ['--cfg-options', 'model.backbone.init_cfg=None']
+    message = train_error(FileNotFoundError, MASK_RCNN, *options)
+    assert message.startswith('train_dataloader: data_prefix.img folder')
+    assert "'data/coco/train2017/'" in message
+    assert os.listdir(in_tmp) == ['data']
+
+    make_dirs('data/coco/train2017')
+    check_data_paths(merged_train_cfg(MASK_RCNN, *options))
+
+
+def test_mmseg_label_folder_is_checked_by_test_tool(in_tmp):
+    root = 'data/ade/ADEChallengeData2016'
+    make_dirs(f'{root}/images/validation')
+    torch.save({}, 'model.pth')
+    with pytest.raises(FileNotFoundError) as info:
+        test_tool.main([str(UPERNET), 'model.pth'])
+    message = str(info.value)
+    assert message.startswith(
+        'test_dataloader: data_prefix.seg_map_path folder not found')
+    assert f"'{root}/annotations/validation'" in message
+    assert sorted(os.listdir(in_tmp)) == ['data', 'model.pth']
+
+
+def test_backbone_checkpoint_of_another_arch(in_tmp):
+    make_dirs('data/imagenet/train', 'data/imagenet/val')
+    save_classifier('checkpoints/small.pth')
+    options = [
+        '--cfg-options', 'model.backbone.init_cfg.type=Pretrained',
+        'model.backbone.init_cfg.checkpoint=checkpoints/small.pth',
+        'model.backbone.init_cfg.prefix=backbone.'
+    ]
+    message = train_error(ValueError, IN1K, *options)
+    assert message.startswith(
+        'model.backbone.init_cfg: checkpoints/small.pth holds an L2ViT')
+    assert sorted(os.listdir(in_tmp)) == ['checkpoints', 'data']
+
+
+def test_missing_model_level_checkpoint(in_tmp):
+    make_dirs('data/imagenet/train', 'data/imagenet/val')
+    message = train_error(FileNotFoundError, IN21K_PRE)
+    assert message.startswith(
+        'model.init_cfg: pre-trained checkpoint not found')
+    assert f"'{CUT_1K}'" in message
+    assert 'l2vit_cut_head_22kto1k.py' in message
+    assert os.listdir(in_tmp) == ['data']
+
+
+def test_model_level_checkpoint_of_another_arch(in_tmp):
+    make_dirs('data/imagenet/train', 'data/imagenet/val')
+    save_classifier(CUT_1K)
+    message = train_error(ValueError, IN21K_PRE)
+    assert message.startswith(f'model.init_cfg: {CUT_1K} holds an L2ViT')
+    assert "'embed_dims': [32, 64, 128, 256]" in message
+    assert "builds {'embed_dims': [128, 256, 512, 1024]" in message
+    assert sorted(os.listdir(in_tmp)) == ['checkpoints', 'data']
+
+
+def test_model_level_checkpoint_head_size(in_tmp):
+    make_dirs('data/imagenet/train', 'data/imagenet/val')
+    config = small_in21k_pre_config(in_tmp)
+    save_classifier(CUT_1K, head_shape=(21841, 256))
+    message = train_error(ValueError, config)
+    assert message.startswith(f'model.init_cfg: {CUT_1K} has a 21841-class '
+                              'head on 256 channels (head.fc.weight)')
+    assert 'num_classes=1000, in_channels=256' in message
+    assert 'l2vit_cut_head_22kto1k.py' in message
+    assert sorted(os.listdir(in_tmp)) == [
+        'checkpoints', 'data', 'small_in21k-pre.py'
+    ]
+
+    save_classifier(CUT_1K)
+    merged_train_cfg(config)  # the cut head fits
+
+
+def test_model_level_checkpoint_in_the_authors_layout(in_tmp):
+    make_dirs('data/imagenet/train', 'data/imagenet/val')
+    save_classifier(CUT_1K, backbone_prefix='')
+    message = train_error(ValueError, small_in21k_pre_config(in_tmp))
+    assert message.startswith(
+        f'model.init_cfg: {CUT_1K} has no "backbone." keys')
+    assert 'l2vit2mmpretrain.py' in message
+
+
+def test_missing_resume_checkpoint(in_tmp):
+    make_dirs('data/demo/digits/train', 'data/demo/digits/val')
+    missing = in_tmp / 'nope' / 'epoch_3.pth'
+    message = train_error(FileNotFoundError, DIGITS, '--resume', missing)
+    assert message == f"--resume checkpoint not found: '{missing}'"
+    message = train_error(FileNotFoundError, DIGITS, '--cfg-options',
+                          f'load_from={missing}')
+    assert message == f"load_from checkpoint not found: '{missing}'"
+    assert os.listdir(in_tmp) == ['data']
+
+
+def test_resume_flag(in_tmp):
+    torch.save({}, 'epoch_3.pth')
+    cfg = merged_train_cfg(DIGITS, '--resume', 'epoch_3.pth')
+    assert cfg.resume is True and cfg.load_from == 'epoch_3.pth'
+    cfg = merged_train_cfg(DIGITS, '--resume')
+    assert cfg.resume is True and cfg.load_from is None
+
+
+def test_auto_scale_lr_flag(in_tmp):
+    assert merged_train_cfg(DIGITS).auto_scale_lr == dict(base_batch_size=32)
+    cfg = merged_train_cfg(DIGITS, '--auto-scale-lr')
+    assert cfg.auto_scale_lr == dict(base_batch_size=32, enable=True)
+
+    args = train_tool.parse_args([str(DIGITS), '--auto-scale-lr'])
+    cfg = Config.fromfile(args.config)
+    cfg.auto_scale_lr = dict(enable=False)
+    with pytest.raises(ValueError, match='needs auto_scale_lr=dict'):
+        merge_train_args(cfg, args)
+
+
+def test_mmseg_out_saves_predictions(in_tmp):
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
+    from mmseg.registry import METRICS
+    from mmseg.structures import SegDataSample
+    torch.save({}, 'model.pth')
+    args = test_tool.parse_args([str(SEG_DEMO), 'model.pth', '--out', 'pred'])
+    cfg = merge_test_args(Config.fromfile(args.config), args)
+    assert cfg.test_evaluator.output_dir == 'pred'
+    assert cfg.test_evaluator.keep_results is True
+
+    init_default_scope('mmseg')
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dict(classes=cfg.metainfo['classes'])
+    sample = SegDataSample(
+        pred_sem_seg=PixelData(data=torch.full((1, 4, 4), 2)),
+        gt_sem_seg=PixelData(data=torch.full((1, 4, 4), 2)))
+    sample.set_metainfo(dict(img_path='images/x/scene_7.jpg'))
+    metric.process({}, [sample.to_dict()])
+    assert os.listdir(in_tmp / 'pred') == ['scene_7.png']
