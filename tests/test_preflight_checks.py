@@ -211,6 +211,15 @@ def test_auto_scale_lr_flag(in_tmp):
     cfg.auto_scale_lr = dict(enable=False)
     with pytest.raises(ValueError, match='needs auto_scale_lr=dict'):
         merge_train_args(cfg, args)
+    # --cfg-options may give the base batch size.
+    args = train_tool.parse_args([
+        str(DIGITS), '--auto-scale-lr', '--cfg-options',
+        'auto_scale_lr.base_batch_size=64'
+    ])
+    cfg = Config.fromfile(args.config)
+    cfg.auto_scale_lr = dict(enable=False)
+    merge_train_args(cfg, args)
+    assert cfg.auto_scale_lr == dict(base_batch_size=64, enable=True)
 
 
 def test_mmseg_out_saves_predictions(in_tmp):

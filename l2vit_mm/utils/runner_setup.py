@@ -365,12 +365,13 @@ def merge_train_args(cfg, args):
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    _merge_common_args(cfg, args)
     if args.auto_scale_lr:
+        # After --cfg-options, which may set the base batch size.
         if not (cfg.get('auto_scale_lr') or {}).get('base_batch_size'):
             raise ValueError('--auto-scale-lr needs auto_scale_lr='
                              'dict(base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
-    _merge_common_args(cfg, args)
     load_from = cfg.get('load_from')
     if isinstance(load_from, str):
         explicit = args.resume not in (None, 'auto')
