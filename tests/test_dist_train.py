@@ -1,8 +1,10 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-"""tools/dist_train.sh trains a segmentation config with 2 CPU processes."""
+"""tools/dist_train.sh trains a segmentation config with 2 CPU processes and
+tools/dist_test.sh tests the result with 2 processes."""
 import glob
 import os
 import os.path as osp
+import re
 import socket
 import subprocess
 import sys
@@ -19,7 +21,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def test_dist_train_two_cpu_processes(tmp_path):
+def test_dist_train_and_test_two_cpu_processes(tmp_path):
     root = tmp_path / 'ade'
     make_ade_scenes(str(root), num_train=8, num_val=2, image_size=64)
     work_dir = tmp_path / 'work'
@@ -54,3 +56,21 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert sorted(
         osp.basename(p)
         for p in glob.glob(str(work_dir / '*.pth'))) == ['iter_2.pth']
+    # dist_test.sh evaluates it with 2 processes: one mIoU over both shards.
+    result = subprocess.run(
+        ['bash', str(REPO / 'tools' / 'dist_test.sh'),
+         str(CONFIG), str(work_dir / 'iter_2.pth'), '2',
+         '--work-dir', str(tmp_path / 'test'),
+         '--cfg-options', f'test_dataloader.dataset.data_root={root}',
+         'test_dataloader.num_workers=0',
+         'test_dataloader.persistent_workers=False'],
+        capture_output=True, text=True, cwd=str(REPO),
+        env=dict(env, PORT=str(free_port())), timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    logs = glob.glob(str(tmp_path / 'test' / '*' / '*.log'))
+    assert len(logs) == 1
+    log = open(logs[0]).read()
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    # 2 val images over 2 ranks: one iteration each, then one metric.
+    assert re.search(r'Iter\(test\) \[1/1\] +aAcc: [\d.]+ +mIoU: [\d.]+', log)
