@@ -166,6 +166,17 @@ def render_scenes(num_images, split, image_size=128, max_digits=4,
     return scenes
 
 
+def _scenes_settings(num_train, num_val, image_size, max_digits, seed):
+    """The ``.done`` marker text of a scenes data set of these settings."""
+    return settings_text(
+        num_train=num_train,
+        num_val=num_val,
+        image_size=image_size,
+        max_digits=max_digits,
+        seed=seed,
+        version=1)
+
+
 def make_coco_scenes(out_dir, num_train=400, num_val=50, image_size=128,
                      max_digits=4, seed=0):
     """Write digit scenes as a COCO instance segmentation data set.
@@ -194,13 +205,8 @@ def make_coco_scenes(out_dir, num_train=400, num_val=50, image_size=128,
         dict: Number of images and of instances per split.
     """
     from pycocotools import mask as mask_utils
-    settings = settings_text(
-        num_train=num_train,
-        num_val=num_val,
-        image_size=image_size,
-        max_digits=max_digits,
-        seed=seed,
-        version=1)
+    settings = _scenes_settings(num_train, num_val, image_size, max_digits,
+                                seed)
     if is_finished(out_dir, settings):
         counts = {}
         for split in _SPLITS:
@@ -296,13 +302,8 @@ def make_ade_scenes(out_dir, num_train=400, num_val=50, image_size=128,
     Returns:
         dict: Number of images per split.
     """
-    settings = settings_text(
-        num_train=num_train,
-        num_val=num_val,
-        image_size=image_size,
-        max_digits=max_digits,
-        seed=seed,
-        version=1)
+    settings = _scenes_settings(num_train, num_val, image_size, max_digits,
+                                seed)
     if is_finished(out_dir, settings):
         return dict(train=num_train, val=num_val)
     remove_previous(out_dir, ['images', 'annotations'])
