@@ -4,7 +4,8 @@ import torch
 import torch.nn as nn
 
 from l2vit_mm.models.layers import blocks
-from l2vit_mm.models.layers.blocks import LocalConcentration
+from l2vit_mm.models.layers.blocks import (ChannelsLastDepthwiseConv,
+                                           LocalConcentration)
 from l2vit_mm.models.layers.depthwise_conv import depthwise_conv2d
 from tests.test_gelu_mlp import grads_of
 
@@ -71,3 +72,13 @@ def test_local_concentration_takes_it_only_when_training(monkeypatch):
     lcm(x)
     LocalConcentration(8, kernel_size=3)(x)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize('kernel_size', [3, 7])
+def test_weight_gradients_have_the_weights_strides(kernel_size):
+    """DistributedDataParallel warns and copies every step when a
+    gradient's strides differ from its parameter's."""
+    conv = ChannelsLastDepthwiseConv(8, kernel_size)
+    conv(torch.randn(2, 9, 9, 8, requires_grad=True)).sum().backward()
+    assert conv.weight.grad.stride() == conv.weight.stride()
+    assert conv.bias.grad.stride() == conv.bias.stride()

@@ -150,6 +150,12 @@ class ChannelsLastDepthwiseConv(nn.Conv2d):
             kernel_size,
             padding=kernel_size // 2,
             groups=embed_dims)
+        # The strides of the channels-last weight gradients that backward
+        # computes from channels-last maps, so that DistributedDataParallel
+        # finds them matching its buckets (it warns and copies otherwise).
+        weight = torch.empty_strided(
+            self.weight.shape, (kernel_size**2, 1, kernel_size, 1))
+        self.weight = nn.Parameter(weight.copy_(self.weight.detach()))
 
     @property
     def halo(self) -> int:

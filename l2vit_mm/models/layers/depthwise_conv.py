@@ -48,7 +48,8 @@ class DepthwiseConv2dFunction(torch.autograd.Function):
                     grad.unsqueeze(1),
                     padding=padding,
                     groups=channels) for image, grad in zip(x, grad_out))
-            grad_weight = grad_weight.view_as(weight)
+            grad_weight = torch.empty_like(weight).copy_(
+                grad_weight.view_as(weight))
         if ctx.needs_input_grad[2]:
             grad_bias = grad_out.sum((0, 2, 3))
         return grad_x, grad_weight, grad_bias, None
