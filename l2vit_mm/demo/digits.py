@@ -52,15 +52,17 @@ def make_digits_imagenet(out_dir, size=32, val_fraction=0.2, seed=0):
     """
     settings = settings_text(
         size=size, val_fraction=val_fraction, seed=seed, version=1)
+    if is_finished(out_dir, settings):
+        return {
+            split: sum(
+                len(os.listdir(osp.join(out_dir, split, c)))
+                for c in os.listdir(osp.join(out_dir, split)))
+            for split in ('train', 'val')
+        }
+    remove_previous(out_dir, ['train', 'val'])
     images, labels = load_digit_images(size)
     order = np.random.RandomState(seed).permutation(len(labels))
     counts = {'train': 0, 'val': 0}
-    if is_finished(out_dir, settings):
-        n_val = sum(
-            len(os.listdir(osp.join(out_dir, 'val', c)))
-            for c in os.listdir(osp.join(out_dir, 'val')))
-        return {'train': len(labels) - n_val, 'val': n_val}
-    remove_previous(out_dir, ['train', 'val'])
     seen = {}
     for index in order:
         label = int(labels[index])
