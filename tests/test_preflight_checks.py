@@ -15,16 +15,18 @@ from mmengine.config import Config
 import tools.test as test_tool
 import tools.train as train_tool
 from l2vit_mm.models import L2ViT
-from l2vit_mm.utils import check_data_paths, merge_test_args, merge_train_args
+from l2vit_mm.utils import (check_backbone, check_data_paths, merge_test_args,
+                            merge_train_args)
 from tests.conftest import REPO
 
 CONFIGS = REPO / 'configs'
 IN1K = CONFIGS / 'l2vit' / 'l2vit-tiny_8xb128-acc4_in1k.py'
 IN21K_PRE = CONFIGS / 'l2vit' / 'l2vit-base_in21k-pre_8xb64-acc2_in1k.py'
-MASK_RCNN = (CONFIGS / 'mask_rcnn' /
-             'mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py')
-UPERNET = (CONFIGS / 'upernet' /
-           'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
+MASK_RCNN = (
+    CONFIGS / 'mask_rcnn' / 'mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py')
+UPERNET = (
+    CONFIGS / 'upernet' /
+    'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
 DIGITS = CONFIGS / 'demo' / 'l2vit-demo_digits.py'
 SEG_DEMO = CONFIGS / 'demo' / 'upernet_l2vit-demo_digit-scenes.py'
 SMALL_ARCH = dict(
@@ -165,12 +167,25 @@ def test_model_level_checkpoint_head_size(in_tmp):
                               'head on 256 channels (head.fc.weight)')
     assert 'num_classes=1000, in_channels=256' in message
     assert 'l2vit_cut_head_22kto1k.py' in message
-    assert sorted(os.listdir(in_tmp)) == [
-        'checkpoints', 'data', 'small_in21k-pre.py'
-    ]
+    assert sorted(
+        os.listdir(in_tmp)) == ['checkpoints', 'data', 'small_in21k-pre.py']
 
     save_classifier(CUT_1K)
-    merged_train_cfg(config)  # the cut head fits
+    check_backbone(merged_train_cfg(config))  # the cut head fits
+
+
+def test_data_folders_are_checked_before_the_checkpoint_is_read(
+        in_tmp, monkeypatch):
+    import l2vit_mm.converters
+
+    def no_read(path):
+        raise AssertionError(f'read {path} before checking the data folders')
+
+    save_classifier(CUT_1K)
+    monkeypatch.setattr(l2vit_mm.converters, 'load_checkpoint_file', no_read)
+    message = train_error(FileNotFoundError, IN21K_PRE)
+    assert message.startswith(
+        "train_dataloader: data root not found: 'data/imagenet'")
 
 
 def test_model_level_checkpoint_in_the_authors_layout(in_tmp):
@@ -242,3 +257,26 @@ def test_mmseg_out_saves_predictions(in_tmp):
     sample.set_metainfo(dict(img_path='images/x/scene_7.jpg'))
     metric.process({}, [sample.to_dict()])
     assert os.listdir(in_tmp / 'pred') == ['scene_7.png']
+
+
+def test_mmseg_out_with_a_list_of_evaluators(in_tmp):
+    torch.save({}, 'model.pth')
+    args = test_tool.parse_args([str(SEG_DEMO), 'model.pth', '--out', 'pred'])
+
+    def merged(*evaluators):
+        cfg = Config.fromfile(args.config)
+        cfg.test_evaluator = list(evaluators)
+        return merge_test_args(cfg, args)
+
+    cfg = merged(
+        dict(type='IoUMetric'),
+        dict(type='mmseg.IoUMetric', iou_metrics=['mDice']))
+    assert [(e.output_dir, e.keep_results)
+            for e in cfg.test_evaluator] == [('pred', True)] * 2
+
+    with pytest.raises(ValueError) as info:
+        merged(dict(type='DepthMetric'))
+    assert str(info.value) == (
+        "--out needs one of ['IoUMetric', 'CityscapesMetric'] in "
+        "test_evaluator (mmseg metrics write the predictions), got "
+        "['DepthMetric']")

@@ -10,8 +10,8 @@ import argparse
 
 from mmengine.config import Config
 
-from l2vit_mm.utils import (add_runner_args, build_runner, check_data_paths,
-                            get_task_scope, merge_test_args,
+from l2vit_mm.utils import (add_runner_args, build_runner, check_backbone,
+                            check_data_paths, get_task_scope, merge_test_args,
                             parse_runner_args)
 
 
@@ -33,6 +33,7 @@ def main(argv=None):
     get_task_scope(cfg)
     cfg = merge_test_args(cfg, args)
     check_data_paths(cfg, splits=('test', ))
+    check_backbone(cfg, check_pretrained=False)
     return build_runner(cfg).test()
 
 

@@ -9,8 +9,8 @@ import argparse
 
 from mmengine.config import Config
 
-from l2vit_mm.utils import (add_runner_args, build_runner, check_data_paths,
-                            get_task_scope, merge_train_args,
+from l2vit_mm.utils import (add_runner_args, build_runner, check_backbone,
+                            check_data_paths, get_task_scope, merge_train_args,
                             parse_runner_args)
 
 
@@ -44,7 +44,9 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     get_task_scope(cfg)
     cfg = merge_train_args(cfg, args)
+    # The cheap checks first: a pre-trained checkpoint may be large.
     check_data_paths(cfg, splits=('train', 'val'))
+    check_backbone(cfg)
     build_runner(cfg).train()
 
 

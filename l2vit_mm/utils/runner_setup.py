@@ -62,12 +62,12 @@ def _datasets(dataset):
 SPLIT_FOLDER_DATASETS = ('ImageNet', 'ImageNet21k')
 
 
-def _dataset_type(dataset):
-    """Return the class name of a dataset config, without its scope."""
-    dataset_type = dataset.get('type')
-    if isinstance(dataset_type, type):
-        return dataset_type.__name__
-    return str(dataset_type).rsplit('.', 1)[-1]
+def _config_type(config):
+    """Return the class name of a config's ``type``, without its scope."""
+    config_type = config.get('type')
+    if isinstance(config_type, type):
+        return config_type.__name__
+    return str(config_type).rsplit('.', 1)[-1]
 
 
 def _join_root(root, path):
@@ -94,7 +94,7 @@ def _data_prefixes(dataset):
     prefix = dataset.get('data_prefix', '')
     split = dataset.get('split')
     if prefix == '' and split and \
-            _dataset_type(dataset) in SPLIT_FOLDER_DATASETS:
+            _config_type(dataset) in SPLIT_FOLDER_DATASETS:
         prefixes = {f'data_prefix (split={split!r})': split}
     elif isinstance(prefix, str):
         prefixes = {'data_prefix': osp.expanduser(prefix)}
@@ -122,7 +122,7 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
             continue
         for dataset in _datasets(loader['dataset']):
             where = f'{split}_dataloader'
-            about = f'(dataset {_dataset_type(dataset)}); see README "Data"'
+            about = f'(dataset {_config_type(dataset)}); see README "Data"'
             root = dataset.get('data_root', '') or ''
             if root and not osp.isdir(root):
                 raise FileNotFoundError(
@@ -342,11 +342,11 @@ def _set_mmpretrain_dataloader_defaults(cfg):
 
 
 def merge_train_args(cfg, args):
-    """Apply ``tools/train.py`` flags to a config and check its files.
+    """Apply ``tools/train.py`` flags to a config.
 
-    Before any runner exists, a missing ``--resume``/``load_from``
-    checkpoint or a bad L2ViT backbone or pre-trained checkpoint (see
-    :func:`check_backbone`) fails with a message that names it.
+    A missing ``--resume``/``load_from`` checkpoint fails here, with a
+    message that names it. The data folders and the backbone are checked
+    by :func:`check_data_paths` and :func:`check_backbone` afterwards.
 
     Args:
         cfg (Config): The loaded config; modified in place.
@@ -384,7 +384,6 @@ def merge_train_args(cfg, args):
         cfg.val_evaluator = None
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
-    check_backbone(cfg)
     return cfg
 
 
@@ -405,13 +404,34 @@ def _enable_visualization(cfg, show_dir):
         cfg.visualizer['save_dir'] = show_dir
 
 
+#: mmseg metrics that write predictions to their ``output_dir``.
+SEG_OUTPUT_METRICS = ('IoUMetric', 'CityscapesMetric')
+
+
+def _set_seg_output_dir(cfg, out):
+    """Point the mmseg metrics of ``test_evaluator`` (one or a list) at
+    ``out``, keeping the prediction maps they write there."""
+    evaluators = cfg.test_evaluator
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators]
+    writers = [e for e in evaluators if _config_type(e) in SEG_OUTPUT_METRICS]
+    if not writers:
+        raise ValueError(
+            f'--out needs one of {list(SEG_OUTPUT_METRICS)} in '
+            'test_evaluator (mmseg metrics write the predictions), got '
+            f'{[_config_type(e) for e in evaluators]}')
+    for evaluator in writers:
+        evaluator.update(output_dir=out, keep_results=True)
+
+
 def _dump_results(cfg, out):
     scope = get_task_scope(cfg)
     if scope == 'mmseg':
-        cfg.test_evaluator.update(output_dir=out, keep_results=True)
+        _set_seg_output_dir(cfg, out)
         return
-    dump = dict(type='DumpDetResults' if scope == 'mmdet' else
-                'DumpResults', out_file_path=out)
+    dump = dict(
+        type='DumpDetResults' if scope == 'mmdet' else 'DumpResults',
+        out_file_path=out)
     evaluators = cfg.test_evaluator
     if isinstance(evaluators, (list, tuple)):
         cfg.test_evaluator = [*evaluators, dump]
@@ -420,10 +440,9 @@ def _dump_results(cfg, out):
 
 
 def merge_test_args(cfg, args):
-    """Apply ``tools/test.py`` flags to a config and check its files.
+    """Apply ``tools/test.py`` flags to a config.
 
-    A missing checkpoint or a bad L2ViT backbone config fails here, before
-    any runner exists.
+    A missing checkpoint fails here, with a message that names it.
 
     Args:
         cfg (Config): The loaded config; modified in place.
@@ -444,7 +463,6 @@ def merge_test_args(cfg, args):
         _dump_results(cfg, args.out)
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
-    check_backbone(cfg, check_pretrained=False)
     return cfg
 
 
@@ -483,9 +501,11 @@ def setup_cpu_distributed(cfg):
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     # mmengine logs on rank 0 only; this line shows that every rank joined.
-    print(f'[rank {dist.get_rank()}/{dist.get_world_size()}] no CUDA: '
-          'running on the CPU with the gloo backend', file=sys.stderr,
-          flush=True)
+    print(
+        f'[rank {dist.get_rank()}/{dist.get_world_size()}] no CUDA: '
+        'running on the CPU with the gloo backend',
+        file=sys.stderr,
+        flush=True)
     wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
         type='MMDistributedDataParallel',
         broadcast_buffers=False,
