@@ -210,10 +210,12 @@ def test_bad_backbone_is_a_clear_error(ade_root, tmp_path):
 
     real = str(CONFIGS / 'upernet' /
                'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
+    real_args = [real, '--work-dir', str(work_dir), '--cfg-options',
+                 *seg_options(ade_root)]
     with pytest.raises(FileNotFoundError,
                        match='pre-trained checkpoint not found.*l2vit2mm'):
-        train.main([real, '--work-dir', str(work_dir), '--cfg-options',
-                    'model.backbone.init_cfg.checkpoint=no/such.pth'])
+        train.main(real_args +
+                   ['model.backbone.init_cfg.checkpoint=no/such.pth'])
 
     # A ConvNeXt checkpoint (mmpretrain layout) through Pretrained init.
     convnext = tmp_path / 'convnext.pth'
@@ -225,8 +227,8 @@ def test_bad_backbone_is_a_clear_error(ade_root, tmp_path):
             'head.fc.weight': torch.zeros(1000, 768)
         }), convnext)
     with pytest.raises(ValueError, match='is not an L2ViT checkpoint'):
-        train.main([real, '--work-dir', str(work_dir), '--cfg-options',
-                    f'model.backbone.init_cfg.checkpoint={convnext}'])
+        train.main(real_args +
+                   [f'model.backbone.init_cfg.checkpoint={convnext}'])
 
     # An L2ViT checkpoint of another size.
     from l2vit_mm.models import L2ViT
@@ -237,6 +239,5 @@ def test_bad_backbone_is_a_clear_error(ade_root, tmp_path):
     }
     torch.save(dict(state_dict=state), small)
     with pytest.raises(ValueError, match='holds an L2ViT with'):
-        train.main([real, '--work-dir', str(work_dir), '--cfg-options',
-                    f'model.backbone.init_cfg.checkpoint={small}'])
+        train.main(real_args + [f'model.backbone.init_cfg.checkpoint={small}'])
     assert not work_dir.exists()
