@@ -124,6 +124,27 @@ def test_mmseg_label_folder_is_checked_by_test_tool(in_tmp):
     assert sorted(os.listdir(in_tmp)) == ['data', 'model.pth']
 
 
+def test_mmseg_ann_file_may_be_a_folder(in_tmp):
+    root = 'data/ade/ADEChallengeData2016'
+    make_dirs(f'{root}/images/validation', f'{root}/annotations/validation')
+    args = test_tool.parse_args([
+        str(UPERNET), 'model.pth', '--cfg-options',
+        'test_dataloader.dataset.ann_file=splits'
+    ])
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    with pytest.raises(FileNotFoundError) as info:
+        check_data_paths(cfg, splits=('test', ))
+    assert str(info.value).startswith(
+        f"test_dataloader: annotation file not found: '{root}/splits'")
+
+    make_dirs(f'{root}/splits')  # mmseg then lists the image folder
+    check_data_paths(cfg, splits=('test', ))
+    cfg.default_scope = 'mmdet'  # mmdet and mmpretrain need a file
+    with pytest.raises(FileNotFoundError, match='annotation file not found'):
+        check_data_paths(cfg, splits=('test', ))
+
+
 def test_backbone_checkpoint_of_another_arch(in_tmp):
     make_dirs('data/imagenet/train', 'data/imagenet/val')
     save_classifier('checkpoints/small.pth')

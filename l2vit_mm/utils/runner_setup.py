@@ -111,12 +111,14 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
     """Fail early, naming the path, when a data folder or file is missing.
 
     Checks each dataset's ``data_root``, the folders of its ``data_prefix``
-    (see :func:`_data_prefixes`) and its ``ann_file``.
+    (see :func:`_data_prefixes`) and its ``ann_file`` (which mmseg also
+    takes as a folder: it then lists the image folder instead).
 
     Args:
         cfg (Config): A loaded config.
         splits (Sequence[str]): The dataloaders to check.
     """
+    ann_folders = get_task_scope(cfg) == 'mmseg'
     for split, loader in _dataloaders(cfg):
         if split not in splits:
             continue
@@ -134,7 +136,7 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
             ann_file = dataset.get('ann_file', '') or ''
             if ann_file:
                 path = _join_root(root, ann_file)
-                if not osp.isfile(path):
+                if not (osp.isfile(path) or ann_folders and osp.isdir(path)):
                     raise FileNotFoundError(
                         f'{where}: annotation file not found: {path!r} '
                         f'{about}')
