@@ -22,11 +22,10 @@ from tests.conftest import REPO
 CONFIGS = REPO / 'configs'
 IN1K = CONFIGS / 'l2vit' / 'l2vit-tiny_8xb128-acc4_in1k.py'
 IN21K_PRE = CONFIGS / 'l2vit' / 'l2vit-base_in21k-pre_8xb64-acc2_in1k.py'
-MASK_RCNN = (
-    CONFIGS / 'mask_rcnn' / 'mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py')
-UPERNET = (
-    CONFIGS / 'upernet' /
-    'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
+MASK_RCNN = (CONFIGS / 'mask_rcnn' /
+             'mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py')
+UPERNET = (CONFIGS / 'upernet' /
+           'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
 DIGITS = CONFIGS / 'demo' / 'l2vit-demo_digits.py'
 SEG_DEMO = CONFIGS / 'demo' / 'upernet_l2vit-demo_digit-scenes.py'
 SMALL_ARCH = dict(
@@ -188,8 +187,9 @@ def test_model_level_checkpoint_head_size(in_tmp):
                               'head on 256 channels (head.fc.weight)')
     assert 'num_classes=1000, in_channels=256' in message
     assert 'l2vit_cut_head_22kto1k.py' in message
-    assert sorted(
-        os.listdir(in_tmp)) == ['checkpoints', 'data', 'small_in21k-pre.py']
+    assert sorted(os.listdir(in_tmp)) == [
+        'checkpoints', 'data', 'small_in21k-pre.py'
+    ]
 
     save_classifier(CUT_1K)
     check_backbone(merged_train_cfg(config))  # the cut head fits

@@ -431,9 +431,8 @@ def _dump_results(cfg, out):
     if scope == 'mmseg':
         _set_seg_output_dir(cfg, out)
         return
-    dump = dict(
-        type='DumpDetResults' if scope == 'mmdet' else 'DumpResults',
-        out_file_path=out)
+    dump = dict(type='DumpDetResults' if scope == 'mmdet' else
+                'DumpResults', out_file_path=out)
     evaluators = cfg.test_evaluator
     if isinstance(evaluators, (list, tuple)):
         cfg.test_evaluator = [*evaluators, dump]
@@ -503,11 +502,9 @@ def setup_cpu_distributed(cfg):
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     # mmengine logs on rank 0 only; this line shows that every rank joined.
-    print(
-        f'[rank {dist.get_rank()}/{dist.get_world_size()}] no CUDA: '
-        'running on the CPU with the gloo backend',
-        file=sys.stderr,
-        flush=True)
+    print(f'[rank {dist.get_rank()}/{dist.get_world_size()}] no CUDA: '
+          'running on the CPU with the gloo backend', file=sys.stderr,
+          flush=True)
     wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
         type='MMDistributedDataParallel',
         broadcast_buffers=False,
