@@ -232,6 +232,15 @@ def unwritable_destinations(tmp_path):
             (plain / 'sub' / 'out.pth', 'Not a directory')]
 
 
+def test_unwritable_destination_is_a_checkpoint_error(tmp_path):
+    for dst, reason in unwritable_destinations(tmp_path):
+        with pytest.raises(CheckpointError) as info:
+            save_checkpoint_atomic(dict(w=torch.ones(1)), dst)
+        assert str(info.value) == f'cannot write {dst}: {reason}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a_file', 'a_folder']
+    assert not list((tmp_path / 'a_folder').iterdir())
+
+
 def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
     convert = load_cli(CONVERTER)
     src = tmp_path / 'l2vit.pth'

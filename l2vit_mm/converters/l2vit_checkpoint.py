@@ -27,7 +27,8 @@ NORM_KEY = re.compile(r'^norm(\d+)\.')
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or is not an L2ViT checkpoint."""
+    """A checkpoint that cannot be read or written, or is not an L2ViT
+    checkpoint."""
 
 
 def load_checkpoint_file(path):
@@ -310,7 +311,20 @@ def save_checkpoint_atomic(obj, path):
     Args:
         obj (object): What to save.
         path (str): The destination file.
+
+    Raises:
+        CheckpointError: ``path`` cannot be written; the message names it
+            and the system's reason.
     """
+    try:
+        _save_atomic(obj, path)
+    except OSError as e:
+        raise CheckpointError(
+            f'cannot write {path}: {e.strerror or e}') from None
+
+
+def _save_atomic(obj, path):
+    """:func:`save_checkpoint_atomic` raising the system's ``OSError``."""
     folder = osp.dirname(osp.abspath(path))
     if osp.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)

@@ -56,9 +56,8 @@ def main(argv=None):
     try:
         save_checkpoint_atomic(dict(state_dict=converted, meta=meta),
                                args.dst)
-    except OSError as e:
-        print(f'error: cannot write {args.dst}: {e.strerror or e}',
-              file=sys.stderr)
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 1
     print(f'Saved to {args.dst}')
     return 0

@@ -42,15 +42,10 @@ def main(argv=None):
         if 'head.weight' in state_dict:
             state_dict = convert_l2vit(state_dict)
         cut = cut_head(state_dict, class_map)
+        meta = dict(source=args.src, class_map=args.class_map)
+        save_checkpoint_atomic(dict(state_dict=cut, meta=meta), args.dst)
     except CheckpointError as e:
         print(f'error: {e}', file=sys.stderr)
-        return 1
-    meta = dict(source=args.src, class_map=args.class_map)
-    try:
-        save_checkpoint_atomic(dict(state_dict=cut, meta=meta), args.dst)
-    except OSError as e:
-        print(f'error: cannot write {args.dst}: {e.strerror or e}',
-              file=sys.stderr)
         return 1
     print(f'Cut head 21841 -> {len(class_map)} classes; saved to {args.dst}')
     return 0
