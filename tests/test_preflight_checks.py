@@ -258,6 +258,41 @@ def test_auto_scale_lr_flag(in_tmp):
     assert cfg.auto_scale_lr == dict(base_batch_size=64, enable=True)
 
 
+def scaled_lr(cfg, world_size):
+    """The lr after mmengine's ``Runner.scale_lr`` on ``world_size``
+    processes with the config's batch per process."""
+    from unittest import mock
+
+    from mmengine.optim import OptimWrapper
+    from mmengine.runner import Runner
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))],
+                                lr=cfg.optim_wrapper.optimizer.lr)
+    wrapper = OptimWrapper(optimizer)
+    runner = mock.Mock(
+        world_size=world_size,
+        _train_dataloader=cfg.train_dataloader,
+        param_schedulers=cfg.param_scheduler)
+    Runner.scale_lr(runner, wrapper, cfg.auto_scale_lr)
+    return optimizer.param_groups[0]['lr']
+
+
+@pytest.mark.parametrize('config,world_size,accumulation,ratio', [
+    (IN1K, 8, None, 1), (IN1K, 16, None, 2), (IN1K, 4, None, 0.5),
+    (IN1K, 16, 2, 1), (IN21K_PRE, 8, None, 1), (IN21K_PRE, 16, 1, 1),
+    (DIGITS, 1, None, 1), (DIGITS, 2, None, 2)
+])
+def test_auto_scale_lr_counts_gradient_accumulation(in_tmp, config,
+                                                    world_size, accumulation,
+                                                    ratio):
+    """The lr scales with the total batch, accumulation included: the
+    recipes' total batch (8 GPUs x batch x accumulation) keeps their lr."""
+    options = [] if accumulation is None else [
+        '--cfg-options', f'optim_wrapper.accumulative_counts={accumulation}']
+    base_lr = Config.fromfile(config).optim_wrapper.optimizer.lr
+    cfg = merged_train_cfg(config, '--auto-scale-lr', *options)
+    assert scaled_lr(cfg, world_size) == pytest.approx(base_lr * ratio)
+
+
 def test_mmseg_out_saves_predictions(in_tmp):
     from mmengine.registry import init_default_scope
     from mmengine.structures import PixelData

@@ -343,6 +343,25 @@ def _set_mmpretrain_dataloader_defaults(cfg):
         cfg[f'{split}_dataloader'] = merged
 
 
+def _count_accumulation_in_base_batch(cfg):
+    """Make mmengine's lr scaling count gradient accumulation.
+
+    The configs give ``auto_scale_lr.base_batch_size`` as the recipe's
+    total batch (GPUs x batch per GPU x ``accumulative_counts``), but
+    mmengine scales the lr by GPUs x batch per GPU over the base, which
+    would cut the lr of an accumulating recipe by its accumulation count.
+    The base is divided by ``optim_wrapper.accumulative_counts`` so that
+    the ratio is that of the total batches.
+
+    Args:
+        cfg (Config): The config with ``auto_scale_lr`` enabled; modified
+            in place.
+    """
+    accumulation = cfg.optim_wrapper.get('accumulative_counts', 1)
+    if accumulation > 1:
+        cfg.auto_scale_lr.base_batch_size /= accumulation
+
+
 def merge_train_args(cfg, args):
     """Apply ``tools/train.py`` flags to a config.
 
@@ -374,6 +393,7 @@ def merge_train_args(cfg, args):
             raise ValueError('--auto-scale-lr needs auto_scale_lr='
                              'dict(base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
+        _count_accumulation_in_base_batch(cfg)
     load_from = cfg.get('load_from')
     if isinstance(load_from, str):
         explicit = args.resume not in (None, 'auto')
