@@ -144,6 +144,34 @@ def test_detection_recipe(name):
     assert_metafile_params(name, model)
 
 
+def test_ms_flip_test_scales_are_relative_to_the_single_scale_test(
+        tmp_path):
+    """As the authors' mmseg 0.x --aug-test: ratio 1.0 is the single-scale
+    test size (fit into 2048x512), not the original image."""
+    import cv2
+    import numpy as np
+    from mmcv.transforms import Compose
+    init_default_scope('mmseg')
+    name = 'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
+    single = Config.fromfile(CONFIGS / 'upernet' / name)
+    multi = Config.fromfile(CONFIGS / 'upernet' /
+                            name.replace('.py', '-ms-flip.py'))
+    cv2.imwrite(str(tmp_path / 'img.png'), np.zeros((768, 1024, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / 'seg.png'), np.zeros((768, 1024), np.uint8))
+    sample = dict(
+        img_path=str(tmp_path / 'img.png'),
+        seg_map_path=str(tmp_path / 'seg.png'),
+        reduce_zero_label=True,
+        seg_fields=[])
+    one = Compose(single.test_dataloader.dataset.pipeline)(dict(sample))
+    views = Compose(multi.test_dataloader.dataset.pipeline)(dict(sample))
+    sizes = [tuple(x.shape[1:]) for x in views['inputs']]
+    assert tuple(one['inputs'].shape[1:]) == (512, 683)
+    assert sizes[::2] == sizes[1::2] == [(256, 341), (384, 512), (512, 683),
+                                         (640, 853), (768, 1024), (896, 1195)]
+    assert [m.flip for m in views['data_samples'][:2]] == [False, True]
+
+
 @pytest.mark.parametrize('name', SEG)
 def test_segmentation_recipe(name):
     cfg = Config.fromfile(CONFIGS / name)
@@ -155,8 +183,9 @@ def test_segmentation_recipe(name):
         assert cfg.model.module == single.model
         tta = cfg.test_dataloader.dataset.pipeline[1]
         assert tta.type == 'TestTimeAug'
-        assert [t.scale_factor for t in tta.transforms[0]] == [
-            0.5, 0.75, 1.0, 1.25, 1.5, 1.75
+        assert [t.scale for t in tta.transforms[0]] == [
+            (int(2048 * r), int(512 * r))
+            for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
         ]
         assert [t.prob for t in tta.transforms[1]] == [0., 1.]
         model = build(cfg)

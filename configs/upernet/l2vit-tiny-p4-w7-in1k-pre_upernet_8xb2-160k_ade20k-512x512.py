@@ -56,3 +56,28 @@ param_scheduler = [
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader
+
+# Multi-scale + flip test (the "-ms-flip" configs) as the authors' mmseg 0.x
+# --aug-test: the image resized to fit (2048, 512) x ratio, aspect ratio
+# kept, so that ratio 1.0 is the single-scale test. mmseg 1.x's ADE20K base
+# resizes the original image by the ratio instead.
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(2048 * r), int(512 * r)),
+                    keep_ratio=True) for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
+]
