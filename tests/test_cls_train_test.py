@@ -6,6 +6,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import mmengine
 import torch
 
 from tests.conftest import REPO
@@ -70,6 +71,25 @@ def test_train_resume_and_test(digits_root, tmp_path):
     assert 'accuracy/top1' in log
     assert out.is_file()
     assert len(glob.glob(str(show_dir / '*.png'))) == 32
+
+    # --tta with two unflipped views averages two copies of the plain
+    # test's scores: the EMA-trained weights must reach the TTA model.
+    identity_tta = tmp_path / 'digits_identity_tta.py'
+    identity_tta.write_text(
+        f'_base_ = {str(CONFIG)!r}\n'
+        "tta_pipeline = [dict(type='LoadImageFromFile'), dict(\n"
+        "    type='TestTimeAug', transforms=[\n"
+        "        [dict(type='RandomFlip', prob=0.)] * 2,\n"
+        "        [dict(type='PackInputs')]])]\n")
+    tta_out = tmp_path / 'preds_tta.pkl'
+    log = run_tool('test.py', identity_tta, work_dir / 'epoch_3.pth',
+                   '--work-dir', tmp_path / 'test_tta', '--tta', '--out',
+                   tta_out, '--cfg-options', *data_options(digits_root, 3))
+    assert "type='mmpretrain.AverageClsScoreTTA'" in log
+    plain, tta = (mmengine.load(f) for f in (out, tta_out))
+    assert len(plain) == len(tta) == 32
+    for a, b in zip(plain, tta):
+        torch.testing.assert_close(a['pred_score'], b['pred_score'])
 
 
 def test_missing_data_root_fails_before_work_dir(tmp_path):

@@ -23,6 +23,18 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='dump predictions to this file/dir')
     parser.add_argument(
         '--show-dir', help='save visualised predictions to this directory')
+    parser.add_argument(
+        '--show', action='store_true', help='show predictions in a window')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='seconds each prediction is shown (--show)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
+        help="test-time augmentation: the config's tta_model on its "
+        "tta_pipeline (mmpretrain and mmdet: a flip TTA if it has none)")
     add_runner_args(parser, 'test_dataloader.batch_size=4')
     return parse_runner_args(parser, argv)
 

@@ -18,6 +18,9 @@ from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .config_type import config_type
+from .test_time_aug import enable_tta
+
 #: The ``default_scope`` values a config may have.
 TASK_SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
 
@@ -62,14 +65,6 @@ def _datasets(dataset):
 SPLIT_FOLDER_DATASETS = ('ImageNet', 'ImageNet21k')
 
 
-def _config_type(config):
-    """Return the class name of a config's ``type``, without its scope."""
-    config_type = config.get('type')
-    if isinstance(config_type, type):
-        return config_type.__name__
-    return str(config_type).rsplit('.', 1)[-1]
-
-
 def _join_root(root, path):
     """Join a relative path with ``data_root`` as mmengine datasets do."""
     return path if osp.isabs(path) or not root else osp.join(root, path)
@@ -94,7 +89,7 @@ def _data_prefixes(dataset):
     prefix = dataset.get('data_prefix', '')
     split = dataset.get('split')
     if prefix == '' and split and \
-            _config_type(dataset) in SPLIT_FOLDER_DATASETS:
+            config_type(dataset) in SPLIT_FOLDER_DATASETS:
         prefixes = {f'data_prefix (split={split!r})': split}
     elif isinstance(prefix, str):
         prefixes = {'data_prefix': osp.expanduser(prefix)}
@@ -124,7 +119,7 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
             continue
         for dataset in _datasets(loader['dataset']):
             where = f'{split}_dataloader'
-            about = f'(dataset {_config_type(dataset)}); see README "Data"'
+            about = f'(dataset {config_type(dataset)}); see README "Data"'
             root = dataset.get('data_root', '') or ''
             if root and not osp.isdir(root):
                 raise FileNotFoundError(
@@ -409,21 +404,30 @@ def merge_train_args(cfg, args):
     return cfg
 
 
-def _enable_visualization(cfg, show_dir):
+def _enable_visualization(cfg, show_dir, show=False, wait_time=2.):
+    """Draw test predictions into ``show_dir`` and/or a window (``show``),
+    as each library's ``tools/test.py --show-dir/--show/--wait-time``."""
     scope = get_task_scope(cfg)
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise ValueError('--show-dir needs default_hooks.visualization in '
+        flags = ' and '.join(
+            f for f, on in (('--show-dir', show_dir), ('--show', show)) if on)
+        raise ValueError(f'{flags} needs default_hooks.visualization in '
                          'the config')
+    if show:
+        hook.update(show=True, wait_time=wait_time)
     if scope == 'mmpretrain':
         hook.update(enable=True, out_dir=show_dir, interval=1)
     elif scope == 'mmdet':
-        hook.update(draw=True, test_out_dir=show_dir)
+        hook.update(draw=True)
+        if show_dir:
+            hook.update(test_out_dir=show_dir)
     else:
         # mmseg's hook draws every 50th batch by default; --show-dir means
         # every prediction, as in mmdet and mmpretrain.
         hook.update(draw=True, interval=1)
-        cfg.visualizer['save_dir'] = show_dir
+        if show_dir:
+            cfg.visualizer['save_dir'] = show_dir
 
 
 #: mmseg metrics that write predictions to their ``output_dir``.
@@ -436,12 +440,12 @@ def _set_seg_output_dir(cfg, out):
     evaluators = cfg.test_evaluator
     if not isinstance(evaluators, (list, tuple)):
         evaluators = [evaluators]
-    writers = [e for e in evaluators if _config_type(e) in SEG_OUTPUT_METRICS]
+    writers = [e for e in evaluators if config_type(e) in SEG_OUTPUT_METRICS]
     if not writers:
         raise ValueError(
             f'--out needs one of {list(SEG_OUTPUT_METRICS)} in '
             'test_evaluator (mmseg metrics write the predictions), got '
-            f'{[_config_type(e) for e in evaluators]}')
+            f'{[config_type(e) for e in evaluators]}')
     for evaluator in writers:
         evaluator.update(output_dir=out, keep_results=True)
 
@@ -478,10 +482,12 @@ def merge_test_args(cfg, args):
     # --cfg-options first: they may name keys of the config's evaluator,
     # which --out turns into a list.
     _merge_common_args(cfg, args)
-    if args.show_dir:
-        _enable_visualization(cfg, args.show_dir)
+    if args.show_dir or args.show:
+        _enable_visualization(cfg, args.show_dir, args.show, args.wait_time)
     if args.out:
         _dump_results(cfg, args.out)
+    if args.tta:
+        enable_tta(cfg, scope)
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
     return cfg
