@@ -5,8 +5,9 @@ import sys
 import pytest
 import torch
 
-from l2vit_mm.converters import (CheckpointError, convert_l2vit, cut_head,
-                                 read_class_map)
+from l2vit_mm.converters import (CheckpointError, class_map_from_names,
+                                 convert_l2vit, cut_head, read_class_map,
+                                 read_class_names)
 from tests.conftest import REPO, SHARED
 from tests.test_converter import load_cli, unwritable_destinations
 
@@ -131,3 +132,72 @@ def test_cli_refuses_other_backbones_without_writing(tmp_path, capsys):
     assert err.startswith('error: not an L2ViT checkpoint')
     assert len(err.strip().splitlines()) == 1
     assert not dst.exists()
+
+
+MAPPER = REPO / 'tools' / 'model_converters' / 'l2vit_class_map_22kto1k.py'
+
+
+def test_class_map_of_a_head_trained_on_class_folders(official, tmp_path,
+                                                      capsys):
+    """A 22K head in sorted-folder order, cut by the map that the mapper
+    writes: each 1K class keeps the row of its own 22K class."""
+    # A text file keeps its order (the head's), a folder is sorted.
+    names_22k = [f'n{i:08d}' for i in torch.randperm(
+        10**8, generator=torch.Generator().manual_seed(1))[:21841].tolist()]
+    (tmp_path / 'classes_22k.txt').write_text(
+        ''.join(f'{name} some label\n' for name in names_22k))
+    picked = torch.randperm(
+        21841, generator=torch.Generator().manual_seed(2))[:1000].tolist()
+    for i in picked:
+        (tmp_path / 'in1k_train' / names_22k[i]).mkdir(parents=True)
+    (tmp_path / 'in1k_train' / 'README.txt').write_text('not a class')
+
+    mapper = load_cli(MAPPER)
+    assert mapper.main([
+        str(tmp_path / 'classes_22k.txt'),
+        str(tmp_path / 'in1k_train'),
+        str(tmp_path / 'maps' / 'map.txt')
+    ]) == 0
+    assert capsys.readouterr().out.startswith('1000 classes mapped')
+    names_1k = sorted(names_22k[i] for i in picked)
+    assert read_class_map(tmp_path / 'maps' / 'map.txt') == [
+        names_22k.index(name) for name in names_1k]
+
+    sd = authors_22k_checkpoint(official)
+    torch.save(dict(model=sd), tmp_path / 'l2vit_22k.pth')
+    cutter = load_cli(CUTTER)
+    assert cutter.main([
+        str(tmp_path / 'l2vit_22k.pth'),
+        str(tmp_path / 'maps' / 'map.txt'),
+        str(tmp_path / 'cut.pth')
+    ]) == 0
+    cut = torch.load(tmp_path / 'cut.pth', weights_only=False)['state_dict']
+    for i, name in enumerate(names_1k):
+        row = names_22k.index(name)
+        assert torch.equal(cut['head.fc.weight'][i], sd['head.weight'][row])
+
+
+def test_class_map_errors_name_the_classes(tmp_path, capsys):
+    (tmp_path / 'src.txt').write_text('n01\nn02\nn03\n')
+    (tmp_path / 'dup.txt').write_text('n01\nn02\nn01\n')
+    (tmp_path / 'dst.txt').write_text('n03\nn07\nn01\n')
+    with pytest.raises(CheckpointError) as info:
+        class_map_from_names(read_class_names(tmp_path / 'src.txt'),
+                             read_class_names(tmp_path / 'dst.txt'))
+    assert str(info.value) == '1 target classes are not source classes: n07'
+    with pytest.raises(CheckpointError, match='source classes repeat names: '
+                       'n01$'):
+        class_map_from_names(read_class_names(tmp_path / 'dup.txt'), ['n01'])
+    with pytest.raises(CheckpointError, match='cannot read class names from'):
+        read_class_names(tmp_path / 'missing')
+
+    mapper = load_cli(MAPPER)
+    assert mapper.main([
+        str(tmp_path / 'src.txt'),
+        str(tmp_path / 'dst.txt'),
+        str(tmp_path / 'map.txt')
+    ]) == 1
+    assert capsys.readouterr().err == (
+        'error: 1 target classes are not source classes: n07\n')
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'dst.txt', 'dup.txt', 'src.txt']

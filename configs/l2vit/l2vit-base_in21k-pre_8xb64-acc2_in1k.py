@@ -4,6 +4,9 @@
 #   python tools/model_converters/l2vit_cut_head_22kto1k.py \
 #       checkpoints/l2vit-base_in21k.pth MAP \
 #       checkpoints/l2vit-base_in21k-cut1k.pth
+# MAP: the authors' map for their 22K checkpoint; for one trained with
+# l2vit-base_8xb128_in21k.py, the map that
+# tools/model_converters/l2vit_class_map_22kto1k.py writes.
 _base_ = ['./l2vit-base_8xb128-acc4_in1k.py']
 
 model = dict(

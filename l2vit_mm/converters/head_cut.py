@@ -1,9 +1,11 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """Cut an ImageNet-22K classification head down to ImageNet-1K classes."""
-from collections import OrderedDict
+import os
+import os.path as osp
+from collections import Counter, OrderedDict
 
 from .l2vit_checkpoint import (CheckpointError, check_l2vit_state_dict,
-                               detect_arch)
+                               detect_arch, write_atomic)
 
 IN22K_CLASSES = 21841
 IN1K_CLASSES = 1000
@@ -45,6 +47,71 @@ def read_class_map(path, num_classes=IN1K_CLASSES,
                 f'range for a {num_src_classes}-way head')
         indices.append(index)
     return indices
+
+
+def read_class_names(path):
+    """Class names in the order of a model's head.
+
+    Args:
+        path (str): A data folder whose sub-folders are the classes (the
+            order of mmpretrain's ``CustomDataset``/``ImageNet``: sorted
+            names), or a text file with one class per line (its first word).
+
+    Returns:
+        list[str]: The class names.
+    """
+    if osp.isdir(path):
+        return sorted(entry.name for entry in os.scandir(path)
+                      if entry.is_dir())
+    try:
+        with open(path) as f:
+            return [line.split()[0] for line in f if line.strip()]
+    except OSError as e:
+        raise CheckpointError(
+            f'cannot read class names from {path}: {e}') from None
+
+
+def class_map_from_names(src_names, dst_names):
+    """The class map that takes each target class from the source class of
+    the same name.
+
+    Args:
+        src_names (list[str]): Classes of the source head, in its order
+            (e.g. the 21841 WordNet ids of ImageNet-22K).
+        dst_names (list[str]): Classes of the target head, in its order
+            (e.g. the 1000 of ImageNet-1K).
+
+    Returns:
+        list[int]: The source index of each target class, as
+        :func:`read_class_map` returns.
+    """
+    for names, which in ((src_names, 'source'), (dst_names, 'target')):
+        repeated = sorted(n for n, k in Counter(names).items() if k > 1)
+        if repeated:
+            raise CheckpointError(
+                f'{which} classes repeat names: {", ".join(repeated[:3])}')
+    index = {name: i for i, name in enumerate(src_names)}
+    missing = [name for name in dst_names if name not in index]
+    if missing:
+        raise CheckpointError(
+            f'{len(missing)} target classes are not source classes: '
+            f'{", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""}')
+    return [index[name] for name in dst_names]
+
+
+def save_class_map(class_map, path):
+    """Write a class map in the format of :func:`read_class_map`.
+
+    Args:
+        class_map (list[int]): The source index of each target class.
+        path (str): The map file; written whole or not at all.
+    """
+
+    def write(tmp):
+        with open(tmp, 'w') as f:
+            f.writelines(f'{index}\n' for index in class_map)
+
+    write_atomic(path, write)
 
 
 def cut_head(state_dict, class_map, num_src_classes=IN22K_CLASSES):

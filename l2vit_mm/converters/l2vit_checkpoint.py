@@ -302,29 +302,40 @@ def _umask():
 
 
 def save_checkpoint_atomic(obj, path):
-    """``torch.save`` to a temporary file beside ``path``, then rename.
-
-    A failure leaves no partial file at ``path``. Missing folders of
-    ``path`` are created, and the file gets the permissions that a plain
-    ``torch.save`` gives (``0o666`` less the umask).
+    """``torch.save`` to ``path`` through :func:`write_atomic`.
 
     Args:
         obj (object): What to save.
         path (str): The destination file.
+    """
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def write_atomic(path, write):
+    """Write a temporary file beside ``path``, then rename it to ``path``.
+
+    A failure leaves no partial file at ``path``. Missing folders of
+    ``path`` are created, and the file gets the permissions that a plain
+    ``open(path, 'w')`` gives (``0o666`` less the umask).
+
+    Args:
+        path (str): The destination file.
+        write (Callable[[str], None]): Writes the content to the path it
+            is given.
 
     Raises:
         CheckpointError: ``path`` cannot be written; the message names it
             and the system's reason.
     """
     try:
-        _save_atomic(obj, path)
+        _write_atomic(path, write)
     except OSError as e:
         raise CheckpointError(
             f'cannot write {path}: {e.strerror or e}') from None
 
 
-def _save_atomic(obj, path):
-    """:func:`save_checkpoint_atomic` raising the system's ``OSError``."""
+def _write_atomic(path, write):
+    """:func:`write_atomic` raising the system's ``OSError``."""
     folder = osp.dirname(osp.abspath(path))
     if osp.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
@@ -336,7 +347,7 @@ def _save_atomic(obj, path):
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.remove(tmp)
