@@ -172,7 +172,8 @@ def test_bad_arguments_name_the_argument(kwargs, match):
         L2ViT(TINY_ARCH, **kwargs)
 
 
-@pytest.mark.parametrize('out_indices', ['0', [0, '1'], [], 1.0])
+@pytest.mark.parametrize('out_indices',
+                         ['0', [0, '1'], [], 1.0, True, (True, )])
 def test_out_indices_must_be_ints(out_indices):
     with pytest.raises(TypeError, match='out_indices must be an int'):
         L2ViT(TINY_ARCH, out_indices=out_indices)

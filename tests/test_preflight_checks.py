@@ -279,7 +279,8 @@ def scaled_lr(cfg, world_size):
 @pytest.mark.parametrize('config,world_size,accumulation,ratio', [
     (IN1K, 8, None, 1), (IN1K, 16, None, 2), (IN1K, 4, None, 0.5),
     (IN1K, 16, 2, 1), (IN21K_PRE, 8, None, 1), (IN21K_PRE, 16, 1, 1),
-    (DIGITS, 1, None, 1), (DIGITS, 2, None, 2)
+    (DIGITS, 1, None, 1), (DIGITS, 2, None, 2), (UPERNET, 8, None, 1),
+    (UPERNET, 16, None, 2)
 ])
 def test_auto_scale_lr_counts_gradient_accumulation(in_tmp, config,
                                                     world_size, accumulation,

@@ -56,6 +56,8 @@ param_scheduler = [
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader
+# The recipe's total batch; `--auto-scale-lr` scales lr 6e-5 linearly.
+auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # Multi-scale + flip test (the "-ms-flip" configs) as the authors' mmseg 0.x
 # --aug-test: the image resized to fit (2048, 512) x ratio, aspect ratio

@@ -222,11 +222,13 @@ class L2ViT(BaseModule):
         return settings
 
     def _parse_out_indices(self, out_indices):
-        if isinstance(out_indices, int):
+        if isinstance(out_indices, int) and not isinstance(out_indices, bool):
             out_indices = [out_indices]
         if (not isinstance(out_indices, Sequence)
                 or isinstance(out_indices, str) or len(out_indices) == 0
-                or not all(isinstance(i, int) for i in out_indices)):
+                or not all(
+                    isinstance(i, int) and not isinstance(i, bool)
+                    for i in out_indices)):
             raise TypeError('out_indices must be an int or a non-empty '
                             f'sequence of ints, got {out_indices!r}')
         parsed = []
