@@ -10,16 +10,11 @@ from mmengine.registry import init_default_scope
 
 import tools.test as test_tool
 from l2vit_mm.utils import merge_test_args
-from tests.conftest import REPO
+from tests.test_preflight_checks import CONFIGS, DIGITS, SEG_DEMO, UPERNET
 
-CONFIGS = REPO / 'configs'
-DIGITS = CONFIGS / 'demo' / 'l2vit-demo_digits.py'
-SEG_DEMO = CONFIGS / 'demo' / 'upernet_l2vit-demo_digit-scenes.py'
 DET_DEMO = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
 RETINANET = (CONFIGS / 'retinanet' /
              'retinanet_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py')
-UPERNET = (CONFIGS / 'upernet' /
-           'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
 UPERNET_MS = UPERNET.with_name(UPERNET.stem + '-ms-flip.py')
 
 
