@@ -43,3 +43,39 @@ def test_get_flops_cli_counts_at_the_config_resolution():
     assert result.returncode == 0, result.stderr[-3000:]
     assert '| l2vit-base_in21k-pre_8xb64-acc2_in1k-384px | 384x384 | ' \
         '88.58 | 47.47 |' in result.stdout
+
+
+def test_get_flops_counts_a_tta_config_as_its_model(capsys):
+    from get_flops import default_shape, main
+    single = REPO / 'configs' / 'upernet' / \
+        'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
+    ms_flip = single.with_name(single.stem + '-ms-flip.py')
+    assert default_shape(Config.fromfile(ms_flip)) == \
+        default_shape(Config.fromfile(single)) == (512, 2048)
+    main([str(single), str(ms_flip), '--shape', '64'])
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith('| l2vit-tiny')]
+    assert [row.split('|')[2:] for row in rows] == [
+        [' 64x64 ', ' 60.25 ', ' 0.59 ', '']] * 2
+
+
+def test_default_shape_reads_keep_ratio_scales_as_landscape():
+    from get_flops import default_shape
+    demo = REPO / 'configs' / 'demo' / \
+        'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
+    coco = REPO / 'configs' / 'mask_rcnn' / \
+        'mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py'
+    assert default_shape(Config.fromfile(demo)) == (128, 1333)
+    assert default_shape(Config.fromfile(coco)) == (800, 1333)
+
+
+@pytest.mark.parametrize('shape, message', [
+    (['16', '16', '16'], '--shape takes H [W], got 3 values'),
+    (['0'], "expected a positive int, got '0'"),
+    (['-5'], "expected a positive int, got '-5'"),
+])
+def test_get_flops_refuses_bad_shapes(shape, message, capsys):
+    from get_flops import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(['config.py', '--shape', *shape])
+    assert message in capsys.readouterr().err

@@ -1,8 +1,28 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """Command-line flags shared by ``tools/train.py`` and ``tools/test.py``."""
+import argparse
 import os
 
 from mmengine.config import DictAction
+
+
+def positive_int(text):
+    """An ``argparse`` type: an int of at least 1.
+
+    Args:
+        text (str): The argument.
+
+    Returns:
+        int: Its value.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive int, got {text!r}')
+    return value
 
 
 def add_runner_args(parser, cfg_options_example):

@@ -3,7 +3,9 @@
 
 Classifiers (mmpretrain) are counted whole (backbone, neck and head);
 detectors and segmentors are counted up to their neck (``extract_feat``),
-as the heads' cost depends on the number of proposals.
+as the heads' cost depends on the number of proposals. A test-time
+augmentation config (``-ms-flip``) is counted as the model it wraps, at the
+single-scale test size.
 
 Example::
 
@@ -17,6 +19,8 @@ import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
+
+from l2vit_mm.utils import positive_int
 
 
 class _FeatureExtractor(torch.nn.Module):
@@ -40,11 +44,21 @@ def build_for_counting(cfg):
         torch.nn.Module: A module whose ``forward`` takes an image batch.
     """
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
+    model_cfg = tested_model(cfg)
+    model = MODELS.build(model_cfg)
     model.eval()
-    if cfg.model.get('type') == 'ImageClassifier':
+    if model_cfg.get('type') == 'ImageClassifier':
         return model
     return _FeatureExtractor(model)
+
+
+def tested_model(cfg):
+    """The model config of a config, inside any test-time augmentation
+    wrapper (``module``)."""
+    model = cfg.model
+    while 'module' in model:
+        model = model.module
+    return model
 
 
 def complexity(cfg, shape):
@@ -58,7 +72,7 @@ def complexity(cfg, shape):
         tuple[int, int]: Number of parameters and FLOPs (multiply-adds).
     """
     model = build_for_counting(cfg)
-    in_channels = cfg.model.backbone.get('in_channels', 3)
+    in_channels = tested_model(cfg).backbone.get('in_channels', 3)
     with torch.no_grad():
         info = get_model_complexity_info(
             model, input_shape=(in_channels, *shape), show_table=False,
@@ -83,12 +97,12 @@ def format_table(rows):
     return '\n'.join(lines)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Get model FLOPs/params')
     parser.add_argument('configs', nargs='+', help='config files')
     parser.add_argument(
         '--shape',
-        type=int,
+        type=positive_int,
         nargs='+',
         default=None,
         help='input H [W]; default: the config\'s test crop or 224')
@@ -98,14 +112,20 @@ def parse_args():
         action=DictAction,
         help='override settings of every config, e.g. '
         'model.backbone.window_size=12')
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.shape and len(args.shape) > 2:
+        parser.error(f'--shape takes H [W], got {len(args.shape)} values')
+    return args
 
 
 def default_shape(cfg):
     """The input size that a config tests at, else 224x224.
 
     The last ``CenterCrop`` or ``Resize`` of the test pipeline decides: a
-    crop size, or a resize scale (an int, or mmcv's ``(w, h)``).
+    crop size, or a resize scale (an int, mmcv's ``(w, h)``, or with
+    ``keep_ratio`` the long and short sides, read as a landscape image).
+    A config that tests with TTA is read at its single-scale
+    ``test_pipeline``.
 
     Args:
         cfg (Config): The config.
@@ -114,8 +134,9 @@ def default_shape(cfg):
         tuple[int, int]: Input (H, W).
     """
     loader = cfg.get('test_dataloader') or {}
-    pipeline = loader.get('dataset', {}).get('pipeline') or cfg.get(
-        'test_pipeline', [])
+    pipeline = loader.get('dataset', {}).get('pipeline')
+    if not pipeline or 'module' in cfg.model:
+        pipeline = cfg.get('test_pipeline', [])
     shape = (224, 224)
     for step in pipeline:
         size = None
@@ -125,13 +146,15 @@ def default_shape(cfg):
             size = step.get('scale')
         if isinstance(size, int):
             shape = (size, size)
+        elif size is not None and step.get('keep_ratio'):
+            shape = (min(size), max(size))
         elif size is not None:
             shape = (size[1], size[0])
     return shape
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     rows = []
     for path in args.configs:
         cfg = Config.fromfile(path)
