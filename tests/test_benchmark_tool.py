@@ -63,8 +63,19 @@ def test_models_are_the_named_backbones():
     (['--sizes', '0x224'], 'size must be S or HxW'),
     (['--sizes', '224', '448', '--batch', '1', '2', '3'],
      '--batch needs one value or one per size'),
+    (['--batch', '0'], "expected a positive int, got '0'"),
+    (['--threads', '-1'], "expected a positive int, got '-1'"),
+    (['--device', 'gpu0'], "Invalid device string: 'gpu0'"),
 ])
 def test_bad_arguments_name_the_problem(argv, message, capsys):
-    with pytest.raises((SystemExit, ValueError)) as error:
+    with pytest.raises(SystemExit) as error:
         main(argv + ['--repeat', '1', '--warmup', '0'])
     assert message in str(error.value) + capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason='the refusal is for machines without CUDA')
+def test_cuda_is_refused_without_cuda(capsys):
+    with pytest.raises(SystemExit):
+        main(['--device', 'cuda', '--repeat', '1'])
+    assert '--device cuda: CUDA is not available' in capsys.readouterr().err

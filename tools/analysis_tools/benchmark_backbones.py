@@ -43,6 +43,8 @@ from contextlib import nullcontext
 
 import torch
 
+from l2vit_mm.utils import positive_int
+
 FAMILIES = ('l2vit', 'reference', 'swin', 'convnext')
 SIZE_NAMES = {'t': 'tiny', 's': 'small', 'b': 'base'}
 DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -450,7 +452,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--batch',
         nargs='+',
-        type=int,
+        type=positive_int,
         default=[8],
         help='one batch size for all sizes, or one per size')
     parser.add_argument(
@@ -461,7 +463,7 @@ def parse_args(argv=None):
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument(
         '--threads',
-        type=int,
+        type=positive_int,
         default=None,
         help='CPU threads (torch.set_num_threads); default: torch\'s')
     parser.add_argument(
@@ -484,6 +486,13 @@ def parse_args(argv=None):
             parser.error(str(error))
     if args.repeat < 1 or args.warmup < 0:
         parser.error('--repeat must be >= 1 and --warmup >= 0')
+    try:
+        settings_of(args.sizes, args.batch)
+        device = torch.device(args.device)
+    except (ValueError, RuntimeError) as error:
+        parser.error(str(error))
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: CUDA is not available')
     return args
 
 
