@@ -55,11 +55,22 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
     Returns:
         list[dict]: ``pred_label``, ``pred_score`` and ``pred_class`` per
         image, in order.
+
+    Raises:
+        FileNotFoundError: A file is missing.
+        ValueError: The checkpoint does not fit the config (e.g. the
+            authors' checkpoint before conversion).
     """
+    from mmengine.config import Config
     from mmpretrain import ImageClassificationInferencer
+
+    from l2vit_mm.utils import check_test_checkpoint
     for path in [config, checkpoint, *images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'file not found: {path}')
+    # mmpretrain loads the weights non-strictly: a checkpoint that does not
+    # fit the config would classify with random weights after a warning.
+    check_test_checkpoint(Config.fromfile(config), checkpoint)
     if show_dir:
         os.makedirs(show_dir, exist_ok=True)
     inferencer = ImageClassificationInferencer(
@@ -80,7 +91,7 @@ def main(argv=None):
         results = classify(args.images, args.config, args.checkpoint,
                            args.show_dir, args.device, args.batch_size,
                            args.resize)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         sys.exit(f'error: {e}')
     for result in results:
         print(json.dumps(result))

@@ -121,3 +121,21 @@ def test_dense_demo_lists_drawn_jpg_and_png(tmp_path):
     assert dense_demo.drawn_predictions(str(tmp_path / 'seg')) == [
         str(tmp_path / 'seg' / 'vis_data' / 'vis_image' / '000000.png')
     ]
+
+
+def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
+    config, checkpoint, images = converted
+    authors = checkpoint.parent / 'authors.pth'
+    result = subprocess.run([
+        sys.executable,
+        str(IMAGE_DEMO),
+        str(images[0]),
+        str(config), '--checkpoint',
+        str(authors)
+    ], capture_output=True, text=True, cwd=str(REPO))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: checkpoint: {authors} has no "backbone." keys, so it would '
+        'load nothing into the model; convert the authors\' checkpoint with '
+        'tools/model_converters/l2vit2mmpretrain.py')
+    assert '"pred_label"' not in result.stdout

@@ -15,7 +15,8 @@ from mmengine.config import Config
 import tools.test as test_tool
 import tools.train as train_tool
 from l2vit_mm.models import L2ViT
-from l2vit_mm.utils import (check_backbone, check_data_paths, merge_test_args,
+from l2vit_mm.utils import (check_backbone, check_data_paths,
+                            check_test_checkpoint, merge_test_args,
                             merge_train_args)
 from tests.conftest import REPO
 
@@ -108,6 +109,49 @@ def test_mmdet_image_folder_is_checked(in_tmp):
 
     make_dirs('data/coco/train2017')
     check_data_paths(merged_train_cfg(MASK_RCNN, *options))
+
+
+def test_test_checkpoint_must_fit_the_config(in_tmp):
+    """mmengine loads a test checkpoint non-strictly: a checkpoint that
+    does not fit would be tested with random weights after a warning."""
+    cfg = Config.fromfile(DIGITS)
+    save_classifier('ckpt/good.pth', head_shape=(10, 256))
+    check_test_checkpoint(cfg, 'ckpt/good.pth')
+    args = test_tool.parse_args([str(DIGITS), 'ckpt/good.pth', '--tta'])
+    tta = merge_test_args(Config.fromfile(args.config), args)
+    check_test_checkpoint(tta, 'ckpt/good.pth')
+
+    save_classifier('ckpt/authors.pth', (10, 256), backbone_prefix='')
+    save_classifier('ckpt/in1k.pth', (1000, 256))
+    tiny = {f'backbone.{k}': v for k, v in L2ViT('tiny').state_dict().items()}
+    torch.save(dict(state_dict=tiny), 'ckpt/tiny.pth')
+    torch.save({}, 'ckpt/empty.pth')
+    errors = {}
+    for name in ('authors', 'in1k', 'tiny', 'empty', 'missing'):
+        with pytest.raises(ValueError) as info:
+            check_test_checkpoint(tta, f'ckpt/{name}.pth')
+        errors[name] = str(info.value)
+    assert errors['authors'] == (
+        'checkpoint: ckpt/authors.pth has no "backbone." keys, so it would '
+        'load nothing into the model; convert the authors\' checkpoint with '
+        'tools/model_converters/l2vit2mmpretrain.py')
+    assert errors['in1k'].startswith(
+        'checkpoint: ckpt/in1k.pth has a 1000-class head on 256 channels '
+        '(head.fc.weight), but model.module.head has num_classes=10')
+    assert errors['tiny'].startswith(
+        'checkpoint: ckpt/tiny.pth holds an L2ViT with ')
+    assert errors['empty'].startswith('checkpoint: ckpt/empty.pth has no')
+    assert errors['missing'] == \
+        'checkpoint: checkpoint file not found: ckpt/missing.pth'
+
+
+def test_test_tool_refuses_an_unconverted_checkpoint(in_tmp, digits_root):
+    save_classifier('ckpt/authors.pth', (10, 256), backbone_prefix='')
+    options = [f'test_dataloader.dataset.data_root={digits_root}']
+    with pytest.raises(ValueError, match='has no "backbone." keys'):
+        test_tool.main([str(DIGITS), 'ckpt/authors.pth', '--cfg-options',
+                        *options])
+    assert os.listdir(in_tmp) == ['ckpt']  # no work dir
 
 
 def test_mmseg_label_folder_is_checked_by_test_tool(in_tmp):

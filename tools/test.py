@@ -11,7 +11,8 @@ import argparse
 from mmengine.config import Config
 
 from l2vit_mm.utils import (add_runner_args, build_runner, check_backbone,
-                            check_data_paths, get_task_scope, merge_test_args,
+                            check_data_paths, check_test_checkpoint,
+                            get_task_scope, merge_test_args,
                             parse_runner_args)
 
 
@@ -46,6 +47,7 @@ def main(argv=None):
     cfg = merge_test_args(cfg, args)
     check_data_paths(cfg, splits=('test', ))
     check_backbone(cfg, check_pretrained=False)
+    check_test_checkpoint(cfg, args.checkpoint)
     return build_runner(cfg).test()
 
 

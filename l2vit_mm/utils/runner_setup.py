@@ -198,29 +198,30 @@ def _pretrained_weights(init_cfg, where, hint):
     return path, state_dict
 
 
-def _check_l2vit_arch(state_dict, arch, path, where):
+def _check_l2vit_arch(state_dict, arch, path, label):
     """Fail unless a state dict holds an L2ViT of the config's arch.
 
     Args:
         state_dict (dict): Backbone keys, with or without ``backbone.``.
         arch (dict): The config's arch from :meth:`L2ViT.parse_arch`.
         path (str): The checkpoint file, for messages.
-        where (str): The init_cfg's owner in the config, for messages.
+        label (str): What gives the checkpoint, for messages (e.g.
+            ``'model.backbone.init_cfg'``).
     """
     from ..converters import CheckpointError, detect_arch
     try:
         found = detect_arch(state_dict)
     except CheckpointError as e:
         raise ValueError(
-            f'{where}.init_cfg: {path} is not an L2ViT checkpoint that this '
+            f'{label}: {path} is not an L2ViT checkpoint that this '
             f'backbone can load: {e}') from None
     found = {k: found[k] for k in arch}
     if found != arch:
-        raise ValueError(f'{where}.init_cfg: {path} holds an L2ViT with '
+        raise ValueError(f'{label}: {path} holds an L2ViT with '
                          f'{found}, but the config builds {arch}')
 
 
-def _check_head(state_dict, head, path, where):
+def _check_head(state_dict, head, path, label, where):
     """Fail when a checkpoint's classifier does not fit the config's head.
 
     mmengine skips a weight of another shape with a warning only, which
@@ -230,6 +231,7 @@ def _check_head(state_dict, head, path, where):
         state_dict (dict): The weights of the whole model.
         head (dict | None): The config's ``head``.
         path (str): The checkpoint file, for messages.
+        label (str): What gives the checkpoint, for messages.
         where (str): The model's key in the config, for messages.
     """
     weight = state_dict.get('head.fc.weight')
@@ -240,12 +242,62 @@ def _check_head(state_dict, head, path, where):
             tuple(weight.shape) == expected:
         return
     raise ValueError(
-        f'{where}.init_cfg: {path} has a {weight.shape[0]}-class head on '
+        f'{label}: {path} has a {weight.shape[0]}-class head on '
         f'{weight.shape[1]} channels (head.fc.weight), but {where}.head has '
         f'num_classes={expected[0]}, in_channels={expected[1]}: mmengine '
-        'would skip it with a warning and train a random head; cut a 22K '
+        'would skip it with a warning and keep a random head; cut a 22K '
         'head with tools/model_converters/l2vit_cut_head_22kto1k.py or set '
         f'{where}.head to the checkpoint\'s size')
+
+
+def _l2vit_model(cfg):
+    """The model config that holds an L2ViT backbone, its key in the
+    config and the backbone's arch; ``(None, None, None)`` for other
+    backbones."""
+    from ..models import L2ViT
+    model, where = _find_model(cfg.get('model'))
+    if model is None or model['backbone'].get('type') != 'L2ViT':
+        return None, None, None
+    try:
+        arch = L2ViT.parse_arch(model['backbone'].get('arch', 'tiny'))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f'{where}.backbone: {e}') from None
+    return model, where, arch
+
+
+def _check_model_weights(state_dict, model, where, arch, path, label):
+    """Fail unless a whole-model state dict loads into the config's model:
+    ``backbone.`` keys of its L2ViT and a head of its size."""
+    if not any(k.startswith('backbone.') for k in state_dict):
+        raise ValueError(
+            f'{label}: {path} has no "backbone." keys, so it would '
+            'load nothing into the model; convert the authors\' checkpoint '
+            'with tools/model_converters/l2vit2mmpretrain.py')
+    _check_l2vit_arch(state_dict, arch, path, label)
+    _check_head(state_dict, model.get('head'), path, label, where)
+
+
+def check_test_checkpoint(cfg, path):
+    """Fail early when the checkpoint to test does not fit the config.
+
+    mmengine loads a test checkpoint without ``strict``: an unconverted
+    checkpoint of the authors, or one of another L2ViT size or head size,
+    would be tested with random weights after a warning.
+
+    Args:
+        cfg (Config): The test config (a TTA wrapper is looked through).
+        path (str): The checkpoint file.
+    """
+    from ..converters import (CheckpointError, extract_state_dict,
+                              load_checkpoint_file)
+    model, where, arch = _l2vit_model(cfg)
+    if model is None:
+        return
+    try:
+        state_dict = extract_state_dict(load_checkpoint_file(path))
+    except CheckpointError as e:
+        raise ValueError(f'checkpoint: {e}') from None
+    _check_model_weights(state_dict, model, where, arch, path, 'checkpoint')
 
 
 def check_backbone(cfg, check_pretrained=True):
@@ -266,17 +318,10 @@ def check_backbone(cfg, check_pretrained=True):
             init_cfgs (training only: testing loads a full checkpoint
             instead). Defaults to True.
     """
-    from ..models import L2ViT
-    model, where = _find_model(cfg.get('model'))
-    if model is None or model['backbone'].get('type') != 'L2ViT':
+    model, where, arch = _l2vit_model(cfg)
+    if model is None or not check_pretrained:
         return
     backbone = model['backbone']
-    try:
-        arch = L2ViT.parse_arch(backbone.get('arch', 'tiny'))
-    except (ValueError, TypeError) as e:
-        raise ValueError(f'{where}.backbone: {e}') from None
-    if not check_pretrained:
-        return
     loaded = _pretrained_weights(
         backbone.get('init_cfg'), f'{where}.backbone',
         'convert the authors\' ImageNet weights with '
@@ -285,22 +330,17 @@ def check_backbone(cfg, check_pretrained=True):
         'None to train from scratch')
     if loaded is not None:
         path, state_dict = loaded
-        _check_l2vit_arch(state_dict, arch, path, f'{where}.backbone')
+        _check_l2vit_arch(state_dict, arch, path,
+                          f'{where}.backbone.init_cfg')
     loaded = _pretrained_weights(
         model.get('init_cfg'), where,
         'convert the authors\' ImageNet-22K weights and cut their head with '
         'tools/model_converters/l2vit_cut_head_22kto1k.py (see README, '
         f'"ImageNet-22K -> 1K fine-tuning") or set {where}.init_cfg=None')
-    if loaded is None:
-        return
-    path, state_dict = loaded
-    if not any(k.startswith('backbone.') for k in state_dict):
-        raise ValueError(
-            f'{where}.init_cfg: {path} has no "backbone." keys, so it would '
-            'load nothing into the model; convert the authors\' checkpoint '
-            'with tools/model_converters/l2vit2mmpretrain.py')
-    _check_l2vit_arch(state_dict, arch, path, where)
-    _check_head(state_dict, model.get('head'), path, where)
+    if loaded is not None:
+        path, state_dict = loaded
+        _check_model_weights(state_dict, model, where, arch, path,
+                             f'{where}.init_cfg')
 
 
 def _check_checkpoint_file(path, what):
