@@ -70,16 +70,20 @@ def test_image_demo_saves_drawn_predictions(converted, tmp_path):
         p.stem for p in images)
 
 
+def run_image_demo(image, config, checkpoint):
+    return subprocess.run([
+        sys.executable,
+        str(IMAGE_DEMO),
+        str(image),
+        str(config), '--checkpoint',
+        str(checkpoint)
+    ], capture_output=True, text=True, cwd=str(REPO))
+
+
 def test_image_demo_names_a_missing_checkpoint(converted, tmp_path):
     config, _, images = converted
     missing = tmp_path / 'nope.pth'
-    result = subprocess.run([
-        sys.executable,
-        str(IMAGE_DEMO),
-        str(images[0]),
-        str(config), '--checkpoint',
-        str(missing)
-    ], capture_output=True, text=True, cwd=str(REPO))
+    result = run_image_demo(images[0], config, missing)
     assert result.returncode != 0
     assert f'file not found: {missing}' in result.stderr
 
@@ -126,13 +130,7 @@ def test_dense_demo_lists_drawn_jpg_and_png(tmp_path):
 def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
     config, checkpoint, images = converted
     authors = checkpoint.parent / 'authors.pth'
-    result = subprocess.run([
-        sys.executable,
-        str(IMAGE_DEMO),
-        str(images[0]),
-        str(config), '--checkpoint',
-        str(authors)
-    ], capture_output=True, text=True, cwd=str(REPO))
+    result = run_image_demo(images[0], config, authors)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f'error: checkpoint: {authors} has no "backbone." keys, so it would '
