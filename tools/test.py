@@ -10,10 +10,9 @@ import argparse
 
 from mmengine.config import Config
 
-from l2vit_mm.utils import (add_runner_args, build_runner, check_backbone,
-                            check_data_paths, check_test_checkpoint,
-                            get_task_scope, merge_test_args,
-                            parse_runner_args)
+from l2vit_mm.utils import (add_runner_args, build_runner, check_data_paths,
+                            check_test_checkpoint, get_task_scope,
+                            merge_test_args, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -46,7 +45,6 @@ def main(argv=None):
     get_task_scope(cfg)
     cfg = merge_test_args(cfg, args)
     check_data_paths(cfg, splits=('test', ))
-    check_backbone(cfg, check_pretrained=False)
     check_test_checkpoint(cfg, args.checkpoint)
     return build_runner(cfg).test()
 

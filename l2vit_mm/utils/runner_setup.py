@@ -278,7 +278,8 @@ def _check_model_weights(state_dict, model, where, arch, path, label):
 
 
 def check_test_checkpoint(cfg, path):
-    """Fail early when the checkpoint to test does not fit the config.
+    """Fail early when the config's backbone or the checkpoint to test
+    does not fit.
 
     mmengine loads a test checkpoint without ``strict``: an unconverted
     checkpoint of the authors, or one of another L2ViT size or head size,
@@ -300,7 +301,7 @@ def check_test_checkpoint(cfg, path):
     _check_model_weights(state_dict, model, where, arch, path, 'checkpoint')
 
 
-def check_backbone(cfg, check_pretrained=True):
+def check_backbone(cfg):
     """Fail early, with a clear message, on a bad L2ViT backbone config.
 
     Runs before the runner creates the work dir, so a config with an
@@ -313,13 +314,11 @@ def check_backbone(cfg, check_pretrained=True):
     are not checked.
 
     Args:
-        cfg (Config): A loaded config.
-        check_pretrained (bool): Also check the files of ``Pretrained``
-            init_cfgs (training only: testing loads a full checkpoint
-            instead). Defaults to True.
+        cfg (Config): A loaded training config (a test checkpoint is
+            checked by :func:`check_test_checkpoint`).
     """
     model, where, arch = _l2vit_model(cfg)
-    if model is None or not check_pretrained:
+    if model is None:
         return
     backbone = model['backbone']
     loaded = _pretrained_weights(
