@@ -36,13 +36,10 @@ def _innermost_dataset(dataset):
 
 
 def _has_mask_head(model):
-    """Whether an mmdet model config (or one it wraps) predicts masks."""
-    while isinstance(model, dict):
-        if isinstance(model.get('roi_head'), dict) and \
-                model['roi_head'].get('mask_head') is not None:
-            return True
-        model = model.get('module')
-    return False
+    """Whether an mmdet model config predicts masks."""
+    roi_head = model.get('roi_head')
+    return isinstance(roi_head, dict) and \
+        roi_head.get('mask_head') is not None
 
 
 def enable_tta(cfg, scope):
