@@ -66,6 +66,8 @@ def test_models_are_the_named_backbones():
     (['--batch', '0'], "expected a positive int, got '0'"),
     (['--threads', '-1'], "expected a positive int, got '-1'"),
     (['--device', 'gpu0'], "Invalid device string: 'gpu0'"),
+    (['--compile'], '--compile needs --warmup >= 1'),
+    (['--compile', 'fast'], "invalid choice: 'fast'"),
 ])
 def test_bad_arguments_name_the_problem(argv, message, capsys):
     with pytest.raises(SystemExit) as error:
@@ -79,3 +81,22 @@ def test_cuda_is_refused_without_cuda(capsys):
     with pytest.raises(SystemExit):
         main(['--device', 'cuda', '--repeat', '1'])
     assert '--device cuda: CUDA is not available' in capsys.readouterr().err
+
+
+def test_compile_runs_every_model_through_torch_compile(monkeypatch, capsys):
+    compiled = []
+
+    def fake_compile(model, mode):
+        compiled.append((type(model).__name__, mode))
+        return model
+
+    monkeypatch.setattr(torch, 'compile', fake_compile)
+    records = main([
+        '--models', 'l2vit-t', 'swin-t', '--sizes', '32', '--repeat', '1',
+        '--warmup', '1', '--modes', 'forward', '--no-memory', '--compile',
+        'reduce-overhead'
+    ])
+    assert compiled == [('L2ViT', 'reduce-overhead'),
+                        ('SwinTransformer', 'reduce-overhead')]
+    assert len(records) == 2
+    assert 'torch.compile reduce-overhead' in capsys.readouterr().out

@@ -234,7 +234,8 @@ def peak_memory(step, device):
 
 
 def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
-              repeat=5, warmup=2, memory=True, timer='wall', log=print):
+              repeat=5, warmup=2, memory=True, timer='wall', compile_mode=None,
+              log=print):
     """Time and measure models, interleaving their runs.
 
     Args:
@@ -250,6 +251,13 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
             of this process, all threads: on a CPU shared with other jobs
             it does not count the time spent waiting for a core).
             Defaults to ``'wall'``.
+        compile_mode (str, optional): Run every model through
+            ``torch.compile`` with this mode (``'default'``,
+            ``'reduce-overhead'``, ``'max-autotune'``); the warm-up runs
+            compile (at least one is needed, more with
+            ``'reduce-overhead'``, which records CUDA graphs after a
+            warm-up run).
+            Defaults to None (eager).
         log (callable): Progress printer. Defaults to :func:`print`.
 
     Returns:
@@ -261,6 +269,11 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
     """
     device = torch.device(device)
     built = {name: build_backbone(name).to(device) for name in models}
+    if compile_mode:
+        built = {
+            name: torch.compile(model, mode=compile_mode)
+            for name, model in built.items()
+        }
     records = []
     for batch, height, width in settings:
         x = torch.randn(batch, 3, height, width, device=device)
@@ -476,6 +489,13 @@ def parse_args(argv=None):
         '--no-memory',
         action='store_true',
         help='skip the (untimed, profiled) peak-memory runs')
+    parser.add_argument(
+        '--compile',
+        nargs='?',
+        const='default',
+        choices=['default', 'reduce-overhead', 'max-autotune'],
+        help='run the models through torch.compile (mode; default: '
+        '%(const)s); the warm-up runs compile')
     parser.add_argument('--out-png', help='write the plot here')
     parser.add_argument('--out-json', help='write all measurements here')
     args = parser.parse_args(argv)
@@ -486,6 +506,8 @@ def parse_args(argv=None):
             parser.error(str(error))
     if args.repeat < 1 or args.warmup < 0:
         parser.error('--repeat must be >= 1 and --warmup >= 0')
+    if args.compile and args.warmup < 1:
+        parser.error('--compile needs --warmup >= 1: the first run compiles')
     try:
         settings_of(args.sizes, args.batch)
         device = torch.device(args.device)
@@ -513,11 +535,12 @@ def main(argv=None):
     settings = settings_of(args.sizes, args.batch)
     records = benchmark(args.models, settings, args.modes, args.dtype,
                         args.device, args.repeat, args.warmup,
-                        not args.no_memory, args.timer,
+                        not args.no_memory, args.timer, args.compile,
                         lambda msg: print(msg, file=sys.stderr, flush=True))
     where = machine.get('gpu', f'{machine["cpu"]}, {machine["threads"]} '
                         'threads')
     print(f'{args.dtype}, {where}, torch {machine["torch"]}, '
+          f'{"torch.compile " + args.compile if args.compile else "eager"}, '
           f'{args.timer} time, {args.repeat} repeats after {args.warmup} '
           'warm-up runs\n')
     print(format_table(records))
