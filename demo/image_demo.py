@@ -18,6 +18,7 @@ import os.path as osp
 import sys
 
 import l2vit_mm  # noqa: F401  (registers L2ViT before the model is built)
+from l2vit_mm.utils import positive_int
 
 
 def parse_args(argv=None):
@@ -29,7 +30,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--show-dir', help='save the drawn predictions to this folder')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument(
         '--resize',
         type=int,
@@ -59,7 +60,9 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
     Raises:
         FileNotFoundError: A file is missing.
         ValueError: The checkpoint does not fit the config (e.g. the
-            authors' checkpoint before conversion).
+            authors' checkpoint before conversion), or two images would be
+            drawn to the same file (mmpretrain names each drawing after the
+            image's file name without folder and suffix).
     """
     from mmengine.config import Config
     from mmpretrain import ImageClassificationInferencer
@@ -68,6 +71,8 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
     for path in [config, checkpoint, *images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'file not found: {path}')
+    if show_dir:
+        _check_drawing_names(images, show_dir)
     # mmpretrain loads the weights non-strictly: a checkpoint that does not
     # fit the config would classify with random weights after a warning.
     check_test_checkpoint(Config.fromfile(config), checkpoint)
@@ -83,6 +88,27 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
         'pred_score': float(result['pred_score']),
         'pred_class': result.get('pred_class'),
     } for image, result in zip(images, results)]
+
+
+def _check_drawing_names(images, show_dir):
+    """Refuse images whose drawings would overwrite each other.
+
+    Args:
+        images (list[str]): Image paths.
+        show_dir (str): Folder of the drawings.
+
+    Raises:
+        ValueError: Two images share a file name stem.
+    """
+    seen = {}
+    for image in images:
+        stem = osp.splitext(osp.basename(image))[0]
+        if stem in seen:
+            raise ValueError(
+                f'{seen[stem]} and {image} would both be drawn to '
+                f'{osp.join(show_dir, stem + ".png")}: pass them in '
+                'separate runs or rename one')
+        seen[stem] = image
 
 
 def main(argv=None):

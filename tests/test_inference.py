@@ -137,3 +137,26 @@ def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
         'load nothing into the model; convert the authors\' checkpoint with '
         'tools/model_converters/l2vit2mmpretrain.py')
     assert '"pred_label"' not in result.stdout
+
+
+def test_image_demo_refuses_images_drawn_to_the_same_file(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('image_demo', IMAGE_DEMO)
+    image_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(image_demo)
+    for name in ('a/cat.jpg', 'b/cat.png', 'config.py', 'model.pth'):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b'')
+    with pytest.raises(SystemExit) as error:
+        image_demo.main([
+            str(tmp_path / 'a/cat.jpg'),
+            str(tmp_path / 'b/cat.png'),
+            str(tmp_path / 'config.py'), '--checkpoint',
+            str(tmp_path / 'model.pth'), '--show-dir',
+            str(tmp_path / 'vis')
+        ])
+    assert str(error.value) == (
+        f'error: {tmp_path}/a/cat.jpg and {tmp_path}/b/cat.png would both be '
+        f'drawn to {tmp_path}/vis/cat.png: pass them in separate runs or '
+        'rename one')
+    assert not (tmp_path / 'vis').exists()
