@@ -98,6 +98,9 @@ if __name__ == '__main__':
             'cls': ['mmpretrain>=1.0.0,<1.3.0'],
             'det': ['mmdet>=3.0.0,<3.4.0'],
             'seg': ['mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
+            # demo/run_demo.py and demo/dense_demo.py: the digits, plots,
+            # scene masks.
+            'demo': ['scikit-learn', 'matplotlib', 'pycocotools'],
             'all': [
                 'mmpretrain>=1.0.0,<1.3.0', 'mmdet>=3.0.0,<3.4.0',
                 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'

@@ -81,3 +81,12 @@ def test_wheel_packages_configs_and_tools(tmp_path):
                  'tools/train.py', 'tools/dist_train.sh', 'model-index.yml'):
         assert f'l2vit_mm/.mim/{name}' in names, name
     assert 'l2vit_mm/models/backbones/l2vit.py' in names
+    # The demo's own imports (digits, plots, scene masks) are an extra.
+    metadata, = (n for n in names if n.endswith('.dist-info/METADATA'))
+    requires = [
+        line.split(':', 1)[1].strip()
+        for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith('Requires-Dist:')
+    ]
+    for dist in ('scikit-learn', 'matplotlib', 'pycocotools'):
+        assert f'{dist}; extra == "demo"' in requires, requires
