@@ -84,8 +84,9 @@ def plot_curves(train, val, path):
 
     Args:
         train (list[dict]): Records with ``iter`` and ``loss``.
-        val (list[dict]): Records with ``step`` (epoch) and
-            ``accuracy/top1``.
+        val (list[dict]): Records with ``step`` (epoch),
+            ``accuracy/top1`` (EMA weights) and ``accuracy/top1_origin``
+            (trained weights).
         path (str): Output PNG.
     """
     import matplotlib
@@ -95,8 +96,10 @@ def plot_curves(train, val, path):
     ax_loss.plot([r['iter'] for r in train], [r['loss'] for r in train])
     ax_loss.set(xlabel='iteration', ylabel='training loss',
                 title='L2ViT demo: loss')
-    ax_acc.plot([r['step'] for r in val], [r['accuracy/top1'] for r in val],
-                marker='o', label='val top-1 (EMA)')
+    for key, weights in (('accuracy/top1', 'EMA'),
+                         ('accuracy/top1_origin', 'trained')):
+        ax_acc.plot([r['step'] for r in val], [r[key] for r in val],
+                    marker='o', label=f'val top-1 ({weights} weights)')
     ax_acc.axhline(100 / NUM_CLASSES, color='gray', linestyle='--',
                    label='chance')
     ax_acc.set(xlabel='epoch', ylabel='top-1 (%)', ylim=(0, 100),
@@ -155,9 +158,11 @@ def main():
              '--resize', 224)
 
     section('Summary')
-    print('val top-1 by epoch: ' + ', '.join(
-        f'{int(r["step"])}: {r["accuracy/top1"]:.2f}%' for r in val))
-    print(f'final val top-1 {val[-1]["accuracy/top1"]:.2f}% '
+    print('val top-1 by epoch, EMA / trained weights: ' + ', '.join(
+        f'{int(r["step"])}: {r["accuracy/top1"]:.2f}% / '
+        f'{r["accuracy/top1_origin"]:.2f}%' for r in val))
+    print(f'final val top-1 {val[-1]["accuracy/top1"]:.2f}% (EMA weights), '
+          f'{val[-1]["accuracy/top1_origin"]:.2f}% (trained weights) '
           f'(chance {100 / NUM_CLASSES:.0f}%), '
           f'{time.time() - start:.0f} s in all')
 

@@ -56,6 +56,11 @@ def test_train_resume_and_test(digits_root, tmp_path):
     raw = first['state_dict']
     name = 'backbone.stages.0.0.attn.qkv.weight'
     assert not torch.allclose(ema['module.' + name], raw[name])
+    # Validation evaluates both, as the authors: EMA and trained weights.
+    scalars, = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
+    val = [r for r in mmengine.list_from_file(scalars) if 'top1' in r]
+    assert len(val) == 2
+    assert all('"accuracy/top1_origin"' in r for r in val)
 
     log = run_tool('train.py', CONFIG, '--work-dir', work_dir, '--resume',
                    '--cfg-options', *data_options(digits_root, 3))
@@ -69,6 +74,9 @@ def test_train_resume_and_test(digits_root, tmp_path):
                    tmp_path / 'test', '--out', out, '--show-dir', show_dir,
                    '--cfg-options', *data_options(digits_root, 3))
     assert 'accuracy/top1' in log
+    # A test evaluates the checkpoint's (EMA) weights only: a second run
+    # would overwrite --out and --show-dir with the trained weights'.
+    assert 'top1_origin' not in log
     assert out.is_file()
     assert len(glob.glob(str(show_dir / '*.png'))) == 32
 

@@ -40,6 +40,11 @@ param_scheduler = [
 
 train_cfg = dict(max_epochs=30)
 custom_hooks = [
-    dict(type='EMAHook', momentum=1e-4, interval=2, priority='ABOVE_NORMAL')
+    dict(
+        type='EMAHook',
+        momentum=1e-4,
+        interval=2,
+        priority='ABOVE_NORMAL',
+        evaluate_on_origin=True)
 ]
 auto_scale_lr = dict(base_batch_size=1024)

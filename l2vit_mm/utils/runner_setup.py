@@ -527,9 +527,27 @@ def merge_test_args(cfg, args):
         _dump_results(cfg, args.out)
     if args.tta:
         enable_tta(cfg, scope)
+    _test_ema_weights_only(cfg)
     if scope == 'mmpretrain':
         _set_mmpretrain_dataloader_defaults(cfg)
     return cfg
+
+
+def _test_ema_weights_only(cfg):
+    """Test a checkpoint's EMA weights only, not its trained ones as well.
+
+    The configs validate both while training (mmpretrain's ``EMAHook`` with
+    ``evaluate_on_origin=True``). In a test the second run over the data
+    would write ``--out`` and ``--show-dir`` again, with the trained
+    weights' predictions in place of the EMA weights', whose metrics the
+    test reports.
+
+    Args:
+        cfg (Config): A test config; modified in place.
+    """
+    for hook in cfg.get('custom_hooks', []):
+        if config_type(hook) == 'EMAHook' and hook.get('evaluate_on_origin'):
+            hook.evaluate_on_origin = False
 
 
 def _replace_sync_bn(node):
