@@ -1,4 +1,5 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,21 @@ def test_import_without_task_libraries():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "['mmpretrain']"
+
+
+def test_a_broken_task_library_is_skipped_with_a_warning(tmp_path):
+    """An installed mmdet that refuses its mmcv does not break the import."""
+    (tmp_path / 'mmdet').mkdir()
+    (tmp_path / 'mmdet' / '__init__.py').write_text(
+        "raise AssertionError('MMCV==2.2.0 is used but incompatible')\n")
+    code = ('import l2vit_mm; '
+            'from l2vit_mm.registry import registered_libraries; '
+            'print(registered_libraries())')
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True, text=True,
+                            env={**os.environ, 'PYTHONPATH': str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "['mmpretrain', 'mmseg']"
+    assert ('mmdet is installed but cannot be imported (AssertionError: '
+            'MMCV==2.2.0 is used but incompatible); l2vit_mm models are not '
+            'registered in mmdet') in result.stderr
