@@ -32,6 +32,9 @@ Examples::
     # a GPU, mixed precision
     python tools/analysis_tools/benchmark_backbones.py --device cuda \\
         --dtype bf16 --sizes 224 800x1216 --batch 64 1
+    # the same through torch.compile (the warm-up runs compile)
+    python tools/analysis_tools/benchmark_backbones.py --device cuda \\
+        --dtype bf16 --sizes 224 --batch 64 --models l2vit-t --compile
 """
 import argparse
 import json
