@@ -41,12 +41,8 @@ train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 # trained ones (`*_origin`, e.g. `val/accuracy/top1_origin`); the checkpoint's
 # `state_dict` holds the EMA weights, which `tools/test.py` tests.
 custom_hooks = [
-    dict(
-        type='EMAHook',
-        momentum=1e-4,
-        interval=4,
-        priority='ABOVE_NORMAL',
-        evaluate_on_origin=True)
+    dict(type='EMAHook', momentum=1e-4, interval=4,
+         priority='ABOVE_NORMAL', evaluate_on_origin=True)
 ]
 
 # Total batch of the recipe; `--auto-scale-lr` scales lr 4e-3 linearly.
