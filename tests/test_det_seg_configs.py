@@ -359,3 +359,50 @@ def test_pretrained_init_cfg_loads_the_converted_backbone(
     for key in (key, 'stages.1.1.attn.temperature', 'norm2.weight'):
         assert torch.equal(model.backbone.state_dict()[key],
                            official['det_state_dict'][key]), key
+
+
+@pytest.mark.parametrize('name', [
+    'mask_rcnn/mask-rcnn_l2vit-t-p4-w7_fpn_ms-crop-1x_coco.py',
+    'upernet/l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
+])
+def test_classifier_final_norm_stays_out_of_dense_backbones(
+        name, official, official_arch, tmp_path):
+    """The authors' detection and segmentation models drop the classifier's
+    final ``norm``: their ``norm0`` .. ``norm3`` start fresh, while every
+    other weight of the ImageNet checkpoint (converted) is loaded."""
+    from l2vit_mm.converters import convert_l2vit
+    path = tmp_path / 'in1k.pth'
+    torch.save(
+        dict(state_dict=convert_l2vit(official['cls_state_dict'])), path)
+    cfg = tiny_model_cfg(name, official_arch)
+    cfg.model.backbone.init_cfg = dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.')
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f'{cfg.default_scope}.registry',
+                          fromlist=['MODELS']).MODELS
+    model = registry.build(cfg.model)
+    model.init_weights()
+    state = model.backbone.state_dict()
+    for key in ('stages.0.0.attn.qkv.weight', 'stages.1.1.attn.temperature',
+                'downsample_layers.0.norm.weight'):
+        assert torch.equal(state[key], official['cls_state_dict'][key]), key
+    assert not torch.equal(state['norm3.weight'],
+                           official['cls_state_dict']['norm.weight'])
+    for i in model.backbone.out_indices:
+        assert torch.equal(state[f'norm{i}.weight'],
+                           torch.ones_like(state[f'norm{i}.weight']))
+        assert torch.equal(state[f'norm{i}.bias'],
+                           torch.zeros_like(state[f'norm{i}.bias']))
+
+
+def test_classifier_keeps_its_final_norm(official, official_arch):
+    """An ImageNet classifier (last stage only) loads ``norm3``."""
+    from l2vit_mm.converters import convert_l2vit
+    converted = convert_l2vit(official['cls_state_dict'])
+    backbone = L2ViT(official_arch, out_indices=(3, ))
+    backbone.load_state_dict({
+        k[len('backbone.'):]: v
+        for k, v in converted.items() if k.startswith('backbone.')
+    })
+    assert torch.equal(backbone.norm3.weight,
+                       official['cls_state_dict']['norm.weight'])

@@ -4,6 +4,7 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -164,6 +165,7 @@ class L2ViT(BaseModule):
                 ]))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(self.embed_dims[i]))
+        self._register_load_state_dict_pre_hook(self._skip_classifier_norm)
         # Frozen from the start, not only from the first ``train()``: an
         # optimizer or a distributed wrapper may be built before it.
         self._freeze_stages()
@@ -220,6 +222,35 @@ class L2ViT(BaseModule):
                              f'embed_dims[0] // 2 channels), got '
                              f'{settings["embed_dims"][0]}')
         return settings
+
+    def _skip_classifier_norm(self, state_dict, prefix, *args, **kwargs):
+        """Keep a classifier's final norm out of a dense-task backbone.
+
+        A converted classification checkpoint holds the authors' final
+        ``norm`` as ``norm{last}``, the norm that mmpretrain's classifier
+        applies to the last stage. The authors' detection and segmentation
+        models drop it and start every ``norm{i}`` fresh; so does a backbone
+        that returns other stages too: it does not load ``norm{last}`` from
+        a checkpoint that has no other ``norm{i}``.
+
+        Args:
+            state_dict (dict): The state dict being loaded; modified in
+                place.
+            prefix (str): This module's prefix in it.
+        """
+        last = self.num_stages - 1
+        if set(self.out_indices) == {last}:
+            return
+        norms = [f'{prefix}norm{i}.' for i in range(self.num_stages)]
+        present = [any(k.startswith(n) for k in state_dict) for n in norms]
+        if not present[last] or any(present[:last]):
+            return
+        for key in [k for k in state_dict if k.startswith(norms[last])]:
+            del state_dict[key]
+        print_log(
+            f'{norms[last]}* not loaded: a classification checkpoint\'s '
+            'final norm; a dense-task L2ViT starts its norm{i} fresh, as '
+            'the authors\'', logger='current')
 
     def _parse_out_indices(self, out_indices):
         if isinstance(out_indices, int) and not isinstance(out_indices, bool):
