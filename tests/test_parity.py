@@ -167,3 +167,21 @@ def test_train_step_gradients_match_reference():
     for name in ours:
         torch.testing.assert_close(
             ours[name], theirs[name], atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_float64_model_matches_reference_in_float64():
+    """A float64 model computes in float64 throughout: the float32 sums of
+    linear attention (for fp16/bf16 autocast) do not round it to float32."""
+    dims, depths, heads = [8, 16, 32, 64], [2, 2, 2, 2], [1, 2, 2, 4]
+    ref = ReferenceL2ViT(dims, depths, heads, 7, 0, out_indices=(0, 1, 2, 3))
+    randomize_(ref, 7)
+    model = L2ViT(
+        dict(embed_dims=dims, depths=depths, num_heads=heads),
+        out_indices=(0, 1, 2, 3))
+    model.load_state_dict(ref.state_dict(), strict=True)
+    ref, model = ref.double().eval(), model.double().eval()
+    x = torch.randn(1, 3, 60, 44, dtype=torch.float64)
+    with torch.no_grad():
+        for a, b in zip(model(x), ref(x)):
+            assert a.dtype == torch.float64
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

@@ -122,9 +122,9 @@ def linear_attention_state(k: torch.Tensor, v: torch.Tensor,
 
     The d x d matrix ``k^T v * temperature`` with ``sum_n k_n`` as an extra
     column, summed over the tokens in float32 whatever the autocast dtype
-    (over tens of thousands of tokens the sums overflow float16). It is
-    linear in the tokens: the states of chunks of a sequence add up to the
-    state of the sequence.
+    (over tens of thousands of tokens the sums overflow float16), or in
+    float64 for a float64 model. It is linear in the tokens: the states of
+    chunks of a sequence add up to the state of the sequence.
 
     Args:
         k (Tensor): Keys (B, heads, N, d), non-negative.
@@ -132,11 +132,13 @@ def linear_attention_state(k: torch.Tensor, v: torch.Tensor,
         temperature (Tensor): Per-head scale of shape (heads, 1, 1).
 
     Returns:
-        Tensor: The state (B, heads, d, d + 1) in float32.
+        Tensor: The state (B, heads, d, d + 1) in float32 (float64 for
+        float64 keys).
     """
+    dtype = torch.promote_types(k.dtype, torch.float32)
     with torch.autocast(device_type=k.device.type, enabled=False):
-        k, v = k.float(), v.float()
-        kv = (k.transpose(-2, -1) @ v) * temperature.float()
+        k, v = k.to(dtype), v.to(dtype)
+        kv = (k.transpose(-2, -1) @ v) * temperature.to(dtype)
         return torch.cat([kv, k.sum(dim=-2).unsqueeze(-1)], dim=-1)
 
 
@@ -146,7 +148,7 @@ def linear_attention_read(q: torch.Tensor, state: torch.Tensor,
 
     ``out = (q (k^T v * temperature)) / max(q . sum_n k_n,
     min_denominator)``: one matmul with the state gives numerators and
-    denominators, in float32.
+    denominators, in the state's dtype.
 
     Args:
         q (Tensor): Queries (B, heads, N, d), non-negative.
@@ -157,7 +159,7 @@ def linear_attention_read(q: torch.Tensor, state: torch.Tensor,
         Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
     """
     with torch.autocast(device_type=q.device.type, enabled=False):
-        out = q.float() @ state
+        out = q.to(state.dtype) @ state
         out = out[..., :-1] / out[..., -1:].clamp(min=min_denominator)
     return out.to(q.dtype)
 
