@@ -16,6 +16,7 @@ import json
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 
 import l2vit_mm  # noqa: F401  (registers L2ViT before the model is built)
 from l2vit_mm.utils import positive_int
@@ -62,7 +63,8 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
         ValueError: The checkpoint does not fit the config (e.g. the
             authors' checkpoint before conversion), or two images would be
             drawn to the same file (mmpretrain names each drawing after the
-            image's file name without folder and suffix).
+            image's file name, without folder and suffix, and replaces what
+            follows a dot left in it by ``.png``).
     """
     from mmengine.config import Config
     from mmpretrain import ImageClassificationInferencer
@@ -98,17 +100,18 @@ def _check_drawing_names(images, show_dir):
         show_dir (str): Folder of the drawings.
 
     Raises:
-        ValueError: Two images share a file name stem.
+        ValueError: Two images would be drawn to the same file.
     """
     seen = {}
     for image in images:
-        stem = osp.splitext(osp.basename(image))[0]
-        if stem in seen:
+        # mmpretrain's name: the stem with its own last suffix replaced.
+        drawing = Path(Path(image).stem).with_suffix('.png').name
+        if drawing in seen:
             raise ValueError(
-                f'{seen[stem]} and {image} would both be drawn to '
-                f'{osp.join(show_dir, stem + ".png")}: pass them in '
-                'separate runs or rename one')
-        seen[stem] = image
+                f'{seen[drawing]} and {image} would both be drawn to '
+                f'{osp.join(show_dir, drawing)}: pass them in separate runs '
+                'or rename one')
+        seen[drawing] = image
 
 
 def main(argv=None):

@@ -66,7 +66,11 @@ def test_models_are_the_named_backbones():
     (['--batch', '0'], "expected a positive int, got '0'"),
     (['--threads', '-1'], "expected a positive int, got '-1'"),
     (['--device', 'gpu0'], "Invalid device string: 'gpu0'"),
-    (['--compile'], '--compile needs --warmup >= 1'),
+    (['--compile'],
+     '--compile default needs --warmup >= 1: the first run compiles'),
+    (['--compile', 'reduce-overhead'],
+     '--compile reduce-overhead needs --warmup >= 2: the first run compiles; '
+     'the second records the CUDA graphs'),
     (['--compile', 'fast'], "invalid choice: 'fast'"),
 ])
 def test_bad_arguments_name_the_problem(argv, message, capsys):
@@ -93,7 +97,7 @@ def test_compile_runs_every_model_through_torch_compile(monkeypatch, capsys):
     monkeypatch.setattr(torch, 'compile', fake_compile)
     records = main([
         '--models', 'l2vit-t', 'swin-t', '--sizes', '32', '--repeat', '1',
-        '--warmup', '1', '--modes', 'forward', '--no-memory', '--compile',
+        '--warmup', '2', '--modes', 'forward', '--no-memory', '--compile',
         'reduce-overhead'
     ])
     assert compiled == [('L2ViT', 'reduce-overhead'),

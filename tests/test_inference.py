@@ -139,24 +139,30 @@ def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
     assert '"pred_label"' not in result.stdout
 
 
-def test_image_demo_refuses_images_drawn_to_the_same_file(tmp_path):
+@pytest.mark.parametrize('first, second, drawing', [
+    ('a/cat.jpg', 'b/cat.png', 'cat.png'),
+    # mmpretrain draws scan.v1.jpg to scan.png (Path.with_suffix).
+    ('a/scan.v1.jpg', 'b/scan.v2.jpg', 'scan.png'),
+])
+def test_image_demo_refuses_images_drawn_to_the_same_file(
+        first, second, drawing, tmp_path):
     import importlib.util
     spec = importlib.util.spec_from_file_location('image_demo', IMAGE_DEMO)
     image_demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(image_demo)
-    for name in ('a/cat.jpg', 'b/cat.png', 'config.py', 'model.pth'):
+    for name in (first, second, 'config.py', 'model.pth'):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b'')
     with pytest.raises(SystemExit) as error:
         image_demo.main([
-            str(tmp_path / 'a/cat.jpg'),
-            str(tmp_path / 'b/cat.png'),
+            str(tmp_path / first),
+            str(tmp_path / second),
             str(tmp_path / 'config.py'), '--checkpoint',
             str(tmp_path / 'model.pth'), '--show-dir',
             str(tmp_path / 'vis')
         ])
     assert str(error.value) == (
-        f'error: {tmp_path}/a/cat.jpg and {tmp_path}/b/cat.png would both be '
-        f'drawn to {tmp_path}/vis/cat.png: pass them in separate runs or '
+        f'error: {tmp_path}/{first} and {tmp_path}/{second} would both be '
+        f'drawn to {tmp_path}/vis/{drawing}: pass them in separate runs or '
         'rename one')
     assert not (tmp_path / 'vis').exists()

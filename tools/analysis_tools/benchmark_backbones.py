@@ -257,9 +257,8 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
         compile_mode (str, optional): Run every model through
             ``torch.compile`` with this mode (``'default'``,
             ``'reduce-overhead'``, ``'max-autotune'``); the warm-up runs
-            compile (at least one is needed, more with
-            ``'reduce-overhead'``, which records CUDA graphs after a
-            warm-up run).
+            compile (at least one is needed; two with ``'reduce-overhead'``,
+            whose second run records the CUDA graphs).
             Defaults to None (eager).
         log (callable): Progress printer. Defaults to :func:`print`.
 
@@ -509,8 +508,12 @@ def parse_args(argv=None):
             parser.error(str(error))
     if args.repeat < 1 or args.warmup < 0:
         parser.error('--repeat must be >= 1 and --warmup >= 0')
-    if args.compile and args.warmup < 1:
-        parser.error('--compile needs --warmup >= 1: the first run compiles')
+    graphs = args.compile == 'reduce-overhead'
+    if args.compile and args.warmup < 1 + graphs:
+        parser.error(
+            f'--compile {args.compile} needs --warmup >= {1 + graphs}: the '
+            'first run compiles' +
+            ('; the second records the CUDA graphs' if graphs else ''))
     try:
         settings_of(args.sizes, args.batch)
         device = torch.device(args.device)
