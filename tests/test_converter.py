@@ -252,3 +252,21 @@ def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         'a_file', 'a_folder', 'l2vit.pth']
     assert not list((tmp_path / 'a_folder').iterdir())
+
+
+def test_cli_refuses_to_overwrite_its_input(official, tmp_path, capsys):
+    convert = load_cli(CONVERTER)
+    src = tmp_path / 'l2vit.pth'
+    torch.save(dict(model=official['cls_state_dict']), src)
+    before = src.read_bytes()
+    os.link(src, tmp_path / 'hardlink.pth')
+    (tmp_path / 'symlink.pth').symlink_to(src)
+    for dst in (src, tmp_path / '.' / 'l2vit.pth', tmp_path / 'hardlink.pth',
+                tmp_path / 'symlink.pth'):
+        assert convert.main([str(src), str(dst)]) == 1
+        assert capsys.readouterr().err == (
+            f'error: output {dst} is the input {src}: choose another '
+            'output path\n')
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'hardlink.pth', 'l2vit.pth', 'symlink.pth']

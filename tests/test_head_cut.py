@@ -191,13 +191,52 @@ def test_class_map_errors_name_the_classes(tmp_path, capsys):
     with pytest.raises(CheckpointError, match='cannot read class names from'):
         read_class_names(tmp_path / 'missing')
 
+    binary = tmp_path / 'weights.pth'
+    torch.save(dict(w=torch.ones(4)), binary)
+    with pytest.raises(CheckpointError, match='neither a folder nor a text'):
+        read_class_names(binary)
+    with pytest.raises(CheckpointError, match='is not a text file'):
+        read_class_map(binary)
+
+    # The mapper writes maps for the 1000 classes that the cutter takes.
+    in1k = [f'n{i:02d}' for i in range(1, 1000)] + ['n07x']
+    (tmp_path / 'in1k.txt').write_text('\n'.join(in1k) + '\n')
+    (tmp_path / 'in22k.txt').write_text('\n'.join(in1k[:-1]) + '\n')
     mapper = load_cli(MAPPER)
-    assert mapper.main([
-        str(tmp_path / 'src.txt'),
-        str(tmp_path / 'dst.txt'),
-        str(tmp_path / 'map.txt')
-    ]) == 1
-    assert capsys.readouterr().err == (
-        'error: 1 target classes are not source classes: n07\n')
+    for args, err in [
+        (['in22k.txt', 'in1k.txt', 'map.txt'],
+         '1 target classes are not source classes: n07x'),
+        (['src.txt', 'dst.txt', 'map.txt'],
+         f'{tmp_path / "dst.txt"} has 3 classes, expected the 1000 of '
+         'ImageNet-1K (a folder with one sub-folder per class, or a text '
+         'file with one per line)'),
+        (['in22k.txt', 'weights.pth', 'map.txt'],
+         f'class names {tmp_path / "weights.pth"} is neither a folder nor '
+         'a text file'),
+        (['in22k.txt', 'in1k.txt', 'in1k.txt'],
+         f'output {tmp_path / "in1k.txt"} is the input '
+         f'{tmp_path / "in1k.txt"}: choose another output path'),
+    ]:
+        assert mapper.main([str(tmp_path / a) for a in args]) == 1
+        assert capsys.readouterr().err == f'error: {err}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        'dst.txt', 'dup.txt', 'src.txt']
+        'dst.txt', 'dup.txt', 'in1k.txt', 'in22k.txt', 'src.txt',
+        'weights.pth']
+    assert (tmp_path / 'in1k.txt').read_text().split() == in1k
+
+
+def test_cutter_refuses_to_overwrite_its_inputs(official, tmp_path, capsys):
+    cutter = load_cli(CUTTER)
+    src = tmp_path / 'l2vit_22k.pth'
+    torch.save(dict(model=authors_22k_checkpoint(official)), src)
+    class_map = tmp_path / 'map.txt'
+    synthetic_map(class_map)
+    before = {p: p.read_bytes() for p in (src, class_map)}
+    for dst in (src, class_map):
+        assert cutter.main([str(src), str(class_map), str(dst)]) == 1
+        assert capsys.readouterr().err == (
+            f'error: output {dst} is the input {dst}: choose another '
+            'output path\n')
+    assert {p: p.read_bytes() for p in (src, class_map)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'l2vit_22k.pth', 'map.txt']

@@ -2,12 +2,13 @@
 from .head_cut import (class_map_from_names, cut_head, read_class_map,
                        read_class_names, save_class_map)
 from .l2vit_checkpoint import (CheckpointError, check_l2vit_state_dict,
-                               convert_l2vit, detect_arch, extract_state_dict,
-                               load_checkpoint_file, save_checkpoint_atomic)
+                               check_output_path, convert_l2vit, detect_arch,
+                               extract_state_dict, load_checkpoint_file,
+                               save_checkpoint_atomic)
 
 __all__ = [
     'class_map_from_names', 'cut_head', 'read_class_map', 'read_class_names',
     'save_class_map', 'CheckpointError', 'check_l2vit_state_dict',
-    'convert_l2vit', 'detect_arch', 'extract_state_dict',
-    'load_checkpoint_file', 'save_checkpoint_atomic'
+    'check_output_path', 'convert_l2vit', 'detect_arch',
+    'extract_state_dict', 'load_checkpoint_file', 'save_checkpoint_atomic'
 ]

@@ -30,6 +30,9 @@ def read_class_map(path, num_classes=IN1K_CLASSES,
             lines = [line.strip() for line in f if line.strip()]
     except OSError as e:
         raise CheckpointError(f'cannot read class map {path}: {e}') from None
+    except UnicodeDecodeError:
+        raise CheckpointError(
+            f'class map {path} is not a text file') from None
     if len(lines) != num_classes:
         raise CheckpointError(
             f'class map {path} has {len(lines)} entries, expected '
@@ -69,6 +72,10 @@ def read_class_names(path):
     except OSError as e:
         raise CheckpointError(
             f'cannot read class names from {path}: {e}') from None
+    except UnicodeDecodeError:
+        raise CheckpointError(
+            f'class names {path} is neither a folder nor a text file'
+        ) from None
 
 
 def class_map_from_names(src_names, dst_names):

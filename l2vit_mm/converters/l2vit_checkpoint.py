@@ -301,6 +301,28 @@ def _umask():
     return mask
 
 
+def check_output_path(path, inputs):
+    """Refuse an output path that names one of the inputs.
+
+    Checked before anything is read, so that a converter never replaces
+    its own source (the rename of :func:`write_atomic` would).
+
+    Args:
+        path (str): The file to write.
+        inputs (Sequence[str]): The files read to make it.
+
+    Raises:
+        CheckpointError: ``path`` is the same file as an input.
+    """
+    for source in inputs:
+        if osp.realpath(path) == osp.realpath(source) or (
+                osp.exists(path) and osp.exists(source)
+                and osp.samefile(path, source)):
+            raise CheckpointError(
+                f'output {path} is the input {source}: choose another '
+                'output path')
+
+
 def save_checkpoint_atomic(obj, path):
     """``torch.save`` to ``path`` through :func:`write_atomic`.
 

@@ -13,8 +13,9 @@ import warnings
 with warnings.catch_warnings(record=True):
     # Keep errors to one line: deprecation notices that torch forces out
     # while mmengine imports are not about this tool.
-    from l2vit_mm.converters import (CheckpointError, convert_l2vit,
-                                     detect_arch, extract_state_dict,
+    from l2vit_mm.converters import (CheckpointError, check_output_path,
+                                     convert_l2vit, detect_arch,
+                                     extract_state_dict,
                                      load_checkpoint_file,
                                      save_checkpoint_atomic)
 
@@ -34,6 +35,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        check_output_path(args.dst, [args.src])
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
     try:
         checkpoint = load_checkpoint_file(args.src)
         state_dict = extract_state_dict(checkpoint, use_ema=args.ema)

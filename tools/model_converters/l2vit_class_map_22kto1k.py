@@ -19,8 +19,10 @@ import warnings
 
 with warnings.catch_warnings(record=True):
     # Keep errors to one line (see l2vit2mmpretrain.py).
-    from l2vit_mm.converters import (CheckpointError, class_map_from_names,
-                                     read_class_names, save_class_map)
+    from l2vit_mm.converters import (CheckpointError, check_output_path,
+                                     class_map_from_names, read_class_names,
+                                     save_class_map)
+    from l2vit_mm.converters.head_cut import IN1K_CLASSES
 
 
 def parse_args(argv=None):
@@ -39,9 +41,15 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_output_path(args.out, [args.src_classes, args.dst_classes])
+        dst_names = read_class_names(args.dst_classes)
+        if len(dst_names) != IN1K_CLASSES:
+            raise CheckpointError(
+                f'{args.dst_classes} has {len(dst_names)} classes, expected '
+                f'the {IN1K_CLASSES} of ImageNet-1K (a folder with one '
+                'sub-folder per class, or a text file with one per line)')
         class_map = class_map_from_names(
-            read_class_names(args.src_classes),
-            read_class_names(args.dst_classes))
+            read_class_names(args.src_classes), dst_names)
         save_class_map(class_map, args.out)
     except CheckpointError as e:
         print(f'error: {e}', file=sys.stderr)

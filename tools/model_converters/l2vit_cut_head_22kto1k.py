@@ -16,8 +16,9 @@ import warnings
 
 with warnings.catch_warnings(record=True):
     # Keep errors to one line (see l2vit2mmpretrain.py).
-    from l2vit_mm.converters import (CheckpointError, convert_l2vit,
-                                     cut_head, extract_state_dict,
+    from l2vit_mm.converters import (CheckpointError, check_output_path,
+                                     convert_l2vit, cut_head,
+                                     extract_state_dict,
                                      load_checkpoint_file, read_class_map,
                                      save_checkpoint_atomic)
 
@@ -36,6 +37,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_output_path(args.dst, [args.src, args.class_map])
         class_map = read_class_map(args.class_map)
         state_dict = extract_state_dict(
             load_checkpoint_file(args.src), use_ema=args.ema)
