@@ -24,6 +24,16 @@ def test_every_classification_config_builds():
         assert cfg.custom_imports.imports == ['l2vit_mm']
         model = MODELS.build(cfg.model)
         assert type(model.backbone).__name__ == 'L2ViT', path
+        # As the authors' code: the EMA averages BatchNorm statistics too,
+        # and the best checkpoint (EMA top-1) and the last three are kept.
+        # (The 22K pre-training keeps no EMA, as the authors' runs.)
+        ema = [] if path.endswith('_in21k.py') else [('EMAHook', True)]
+        assert [(h.type, h.update_buffers)
+                for h in cfg.custom_hooks] == ema, path
+        checkpoint = cfg.default_hooks.checkpoint
+        assert (checkpoint.interval, checkpoint.max_keep_ckpts,
+                checkpoint.save_best, checkpoint.rule) == (
+                    1, 3, 'accuracy/top1', 'greater'), path
 
 
 @pytest.mark.parametrize('arch,drop_path', [('tiny', 0.2), ('small', 0.3),

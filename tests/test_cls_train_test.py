@@ -56,6 +56,11 @@ def test_train_resume_and_test(digits_root, tmp_path):
     raw = first['state_dict']
     name = 'backbone.stages.0.0.attn.qkv.weight'
     assert not torch.allclose(ema['module.' + name], raw[name])
+    # BatchNorm statistics are averaged too (mmengine's default copies them).
+    stats = 'backbone.stages.0.1.local_mp.bn.running_mean'
+    assert not torch.allclose(ema['module.' + stats], raw[stats])
+    # The best checkpoint by the EMA weights' top-1 is kept.
+    assert glob.glob(str(work_dir / 'best_accuracy_top1_epoch_*.pth'))
     # Validation evaluates both, as the authors: EMA and trained weights.
     scalars, = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
     val = [r for r in mmengine.list_from_file(scalars) if 'top1' in r]

@@ -82,7 +82,8 @@ param_scheduler = [
 train_cfg = dict(max_epochs=12, val_interval=3)
 custom_hooks = [
     dict(type='EMAHook', momentum=5e-3, interval=1,
-         priority='ABOVE_NORMAL', evaluate_on_origin=True)
+         priority='ABOVE_NORMAL', evaluate_on_origin=True,
+         update_buffers=True)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),

@@ -4,5 +4,5 @@ _base_ = [
     '../_base_/models/l2vit/l2vit-base.py',
     '../_base_/datasets/imagenet_bs128_l2vit_224.py',
     '../_base_/schedules/l2vit_bs4096_adamw_300e.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]

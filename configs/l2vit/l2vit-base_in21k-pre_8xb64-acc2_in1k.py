@@ -41,6 +41,7 @@ param_scheduler = [
 train_cfg = dict(max_epochs=30)
 custom_hooks = [
     dict(type='EMAHook', momentum=1e-4, interval=2,
-         priority='ABOVE_NORMAL', evaluate_on_origin=True)
+         priority='ABOVE_NORMAL', evaluate_on_origin=True,
+         update_buffers=True)
 ]
 auto_scale_lr = dict(base_batch_size=1024)

@@ -39,10 +39,13 @@ train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 # iterations) as the authors. Validation evaluates both, as the authors:
 # the EMA weights (the metrics' own names, which `save_best` reads) and the
 # trained ones (`*_origin`, e.g. `val/accuracy/top1_origin`); the checkpoint's
-# `state_dict` holds the EMA weights, which `tools/test.py` tests.
+# `state_dict` holds the EMA weights, which `tools/test.py` tests. The EMA
+# averages the BatchNorm statistics too, as timm's ModelEma in the authors'
+# ConvNeXt-based training code (mmengine's default copies the live ones).
 custom_hooks = [
     dict(type='EMAHook', momentum=1e-4, interval=4,
-         priority='ABOVE_NORMAL', evaluate_on_origin=True)
+         priority='ABOVE_NORMAL', evaluate_on_origin=True,
+         update_buffers=True)
 ]
 
 # Total batch of the recipe; `--auto-scale-lr` scales lr 4e-3 linearly.
