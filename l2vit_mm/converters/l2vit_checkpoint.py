@@ -315,9 +315,8 @@ def check_output_path(path, inputs):
         CheckpointError: ``path`` is the same file as an input.
     """
     for source in inputs:
-        if osp.realpath(path) == osp.realpath(source) or (
-                osp.exists(path) and osp.exists(source)
-                and osp.samefile(path, source)):
+        if osp.exists(path) and osp.exists(source) and osp.samefile(
+                path, source):
             raise CheckpointError(
                 f'output {path} is the input {source}: choose another '
                 'output path')
