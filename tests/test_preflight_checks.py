@@ -145,6 +145,35 @@ def test_test_checkpoint_must_fit_the_config(in_tmp):
         'checkpoint: checkpoint file not found: ckpt/missing.pth'
 
 
+def test_test_checkpoint_of_another_task(in_tmp):
+    """A classifier's checkpoint has no weights for a segmentor's heads,
+    and the other way round: they would be tested from random weights."""
+    save_classifier('ckpt/cls.pth', head_shape=(10, 256))
+    backbone = torch.load('ckpt/cls.pth')['state_dict']
+    segmentor = {k: v for k, v in backbone.items() if k.startswith('backbone')}
+    segmentor['decode_head.conv_seg.weight'] = torch.zeros(11, 64, 1, 1)
+    segmentor['auxiliary_head.conv_seg.weight'] = torch.zeros(11, 32, 1, 1)
+    torch.save(dict(state_dict=segmentor), 'ckpt/seg.pth')
+    mask_rcnn = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
+    check_test_checkpoint(Config.fromfile(SEG_DEMO), 'ckpt/seg.pth')
+    # A head without weights needs none.
+    headless = Config.fromfile(DIGITS)
+    headless.model.head = dict(type='ClsHead')
+    check_test_checkpoint(headless, 'ckpt/seg.pth')
+    for config, name, missing, held in [
+        (DIGITS, 'seg', 'model.head', 'auxiliary_head, backbone, decode_head'),
+        (SEG_DEMO, 'cls', 'model.decode_head, model.auxiliary_head',
+         'backbone, head'),
+        (mask_rcnn, 'cls', 'model.rpn_head, model.roi_head', 'backbone, head'),
+    ]:
+        with pytest.raises(ValueError) as info:
+            check_test_checkpoint(Config.fromfile(config), f'ckpt/{name}.pth')
+        assert str(info.value) == (
+            f'checkpoint: ckpt/{name}.pth has no weights for {missing} (it '
+            f'holds {held}): a checkpoint of another model, whose missing '
+            'parts would stay random')
+
+
 def test_test_tool_refuses_an_unconverted_checkpoint(in_tmp, digits_root):
     save_classifier('ckpt/authors.pth', (10, 256), backbone_prefix='')
     options = [f'test_dataloader.dataset.data_root={digits_root}']

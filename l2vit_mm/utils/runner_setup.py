@@ -265,15 +265,58 @@ def _l2vit_model(cfg):
     return model, where, arch
 
 
-def _check_model_weights(state_dict, model, where, arch, path, label):
+def _holds_weights(part, scope):
+    """Whether a model part built from its config has parameters; True
+    when it cannot be built alone (mmengine then reports what it skips).
+    """
+    from mmengine.registry import MODELS, DefaultScope
+    try:
+        with DefaultScope.overwrite_default_scope(scope):
+            module = MODELS.build(part)
+    except Exception:  # a part that needs its model's arguments
+        return True
+    return any(True for _ in module.parameters())
+
+
+def _check_heads(state_dict, model, where, path, label, scope):
+    """Fail when a checkpoint has no weights for a head of the config's
+    model, e.g. a segmentor's checkpoint given to a classifier: mmengine
+    would warn and test or train that head from random weights.
+
+    Args:
+        state_dict (dict): The weights of the whole model.
+        model (dict): The model config.
+        where (str): The model's key in the config, for messages.
+        path (str): The checkpoint file, for messages.
+        label (str): What gives the checkpoint, for messages.
+        scope (str): The config's task library.
+    """
+    prefixes = {key.split('.', 1)[0] for key in state_dict}
+    missing = [
+        name for name, part in model.items()
+        if name.endswith('head') and isinstance(part, dict)
+        and name not in prefixes and _holds_weights(part, scope)
+    ]
+    if missing:
+        raise ValueError(
+            f'{label}: {path} has no weights for '
+            f'{", ".join(f"{where}.{name}" for name in missing)} (it holds '
+            f'{", ".join(sorted(prefixes))}): a checkpoint of another '
+            'model, whose missing parts would stay random')
+
+
+def _check_model_weights(state_dict, model, where, arch, path, label,
+                         scope):
     """Fail unless a whole-model state dict loads into the config's model:
-    ``backbone.`` keys of its L2ViT and a head of its size."""
+    ``backbone.`` keys of its L2ViT and weights for each of its heads, a
+    classifier of its size."""
     if not any(k.startswith('backbone.') for k in state_dict):
         raise ValueError(
             f'{label}: {path} has no "backbone." keys, so it would '
             'load nothing into the model; convert the authors\' checkpoint '
             'with tools/model_converters/l2vit2mmpretrain.py')
     _check_l2vit_arch(state_dict, arch, path, label)
+    _check_heads(state_dict, model, where, path, label, scope)
     _check_head(state_dict, model.get('head'), path, label, where)
 
 
@@ -298,7 +341,8 @@ def check_test_checkpoint(cfg, path):
         state_dict = extract_state_dict(load_checkpoint_file(path))
     except CheckpointError as e:
         raise ValueError(f'checkpoint: {e}') from None
-    _check_model_weights(state_dict, model, where, arch, path, 'checkpoint')
+    _check_model_weights(state_dict, model, where, arch, path, 'checkpoint',
+                         get_task_scope(cfg))
 
 
 def check_backbone(cfg):
@@ -339,7 +383,7 @@ def check_backbone(cfg):
     if loaded is not None:
         path, state_dict = loaded
         _check_model_weights(state_dict, model, where, arch, path,
-                             f'{where}.init_cfg')
+                             f'{where}.init_cfg', get_task_scope(cfg))
 
 
 def _check_checkpoint_file(path, what):
