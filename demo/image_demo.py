@@ -34,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument(
         '--resize',
-        type=int,
+        type=positive_int,
         help='draw on the image resized to this short side (small images)')
     return parser.parse_args(argv)
 
@@ -70,14 +70,21 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
     from mmpretrain import ImageClassificationInferencer
 
     from l2vit_mm.utils import check_test_checkpoint
-    for path in [config, checkpoint, *images]:
+    local = [] if '://' in checkpoint else [osp.expanduser(checkpoint)]
+    for path in [config, *local, *images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'file not found: {path}')
     if show_dir:
         _check_drawing_names(images, show_dir)
+    cfg = Config.fromfile(config)
+    if cfg.get('default_scope') != 'mmpretrain':
+        raise ValueError(
+            f'{config} is not an mmpretrain classification config '
+            f'(default_scope {cfg.get("default_scope")!r}); test detection '
+            'and segmentation configs with tools/test.py --show-dir')
     # mmpretrain loads the weights non-strictly: a checkpoint that does not
     # fit the config would classify with random weights after a warning.
-    check_test_checkpoint(Config.fromfile(config), checkpoint)
+    check_test_checkpoint(cfg, checkpoint)
     if show_dir:
         os.makedirs(show_dir, exist_ok=True)
     inferencer = ImageClassificationInferencer(

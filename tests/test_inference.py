@@ -1,6 +1,7 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """mmpretrain inference (inferencer, get_model, inference_model) with an
 L2ViT config and the authors' weights converted by our converter."""
+import os
 import subprocess
 import sys
 
@@ -78,6 +79,29 @@ def run_image_demo(image, config, checkpoint):
         str(config), '--checkpoint',
         str(checkpoint)
     ], capture_output=True, text=True, cwd=str(REPO))
+
+
+def test_image_demo_refuses_other_task_configs(converted, tmp_path):
+    _, checkpoint, images = converted
+    config = REPO / 'configs' / 'demo' / 'upernet_l2vit-demo_digit-scenes.py'
+    result = run_image_demo(images[0], config, checkpoint)
+    assert result.returncode != 0
+    assert (f'{config} is not an mmpretrain classification config '
+            "(default_scope 'mmseg'); test detection and segmentation "
+            'configs with tools/test.py --show-dir') in result.stderr
+
+
+def test_image_demo_expands_home_in_the_checkpoint(converted, tmp_path):
+    config, checkpoint, images = converted
+    home_copy = tmp_path / 'home' / 'converted.pth'
+    home_copy.parent.mkdir()
+    home_copy.write_bytes(checkpoint.read_bytes())
+    result = subprocess.run([
+        sys.executable, str(IMAGE_DEMO), str(images[0]), str(config),
+        '--checkpoint', '~/converted.pth'
+    ], capture_output=True, text=True, cwd=str(REPO),
+        env=dict(os.environ, HOME=str(tmp_path / 'home')))
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_image_demo_names_a_missing_checkpoint(converted, tmp_path):

@@ -174,6 +174,17 @@ def test_test_checkpoint_of_another_task(in_tmp):
             'parts would stay random')
 
 
+def test_test_checkpoint_url_is_left_to_mmengine(in_tmp, monkeypatch):
+    import l2vit_mm.converters as converters
+
+    def no_read(path):
+        raise AssertionError(f'read {path}')
+
+    monkeypatch.setattr(converters, 'load_checkpoint_file', no_read)
+    check_test_checkpoint(
+        Config.fromfile(DIGITS), 'https://example.com/l2vit-demo.pth')
+
+
 def test_test_tool_refuses_an_unconverted_checkpoint(in_tmp, digits_root):
     save_classifier('ckpt/authors.pth', (10, 256), backbone_prefix='')
     options = [f'test_dataloader.dataset.data_root={digits_root}']

@@ -330,13 +330,15 @@ def check_test_checkpoint(cfg, path):
 
     Args:
         cfg (Config): The test config (a TTA wrapper is looked through).
-        path (str): The checkpoint file.
+        path (str): The checkpoint file (``~`` is expanded, as mmengine
+            does) or a URL, which mmengine fetches and is not checked.
     """
     from ..converters import (CheckpointError, extract_state_dict,
                               load_checkpoint_file)
     model, where, arch = _l2vit_model(cfg)
-    if model is None:
+    if model is None or '://' in path:
         return
+    path = osp.expanduser(path)
     try:
         state_dict = extract_state_dict(load_checkpoint_file(path))
     except CheckpointError as e:
