@@ -111,6 +111,26 @@ def test_mmdet_image_folder_is_checked(in_tmp):
     check_data_paths(merged_train_cfg(MASK_RCNN, *options))
 
 
+def test_remote_and_mapped_storage_is_left_to_the_backend(in_tmp):
+    s3 = merged_train_cfg(
+        MASK_RCNN, '--cfg-options', 'model.backbone.init_cfg=None',
+        'train_dataloader.dataset.data_root=s3://openmmlab/coco/',
+        'val_dataloader.dataset.data_root=s3://openmmlab/coco/')
+    check_data_paths(s3, splits=('train', 'val'))
+    petrel = Config.fromfile(UPERNET)
+    backend = dict(backend='petrel', path_mapping={'data/': 's3://data/'})
+    for loader in (petrel.train_dataloader, petrel.val_dataloader):
+        loader.dataset.pipeline[0]['backend_args'] = backend
+    check_data_paths(petrel, splits=('train', 'val'))
+    # Without them, the same configs name the missing local folders.
+    with pytest.raises(FileNotFoundError, match='data root not found'):
+        check_data_paths(merged_train_cfg(
+            MASK_RCNN, '--cfg-options', 'model.backbone.init_cfg=None'),
+            splits=('train', 'val'))
+    with pytest.raises(FileNotFoundError, match='data root not found'):
+        check_data_paths(Config.fromfile(UPERNET), splits=('train', 'val'))
+
+
 def test_test_checkpoint_must_fit_the_config(in_tmp):
     """mmengine loads a test checkpoint non-strictly: a checkpoint that
     does not fit would be tested with random weights after a warning."""

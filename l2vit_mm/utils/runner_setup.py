@@ -102,12 +102,24 @@ def _data_prefixes(dataset):
             if isinstance(path, str) and path]
 
 
+def _reads_through_a_backend(dataset):
+    """Whether a dataset reads remote or mapped storage: a URL-like
+    ``data_root`` (``s3://``, ...) or ``backend_args`` (e.g. petrel's path
+    mapping) on the dataset or a transform of its pipeline."""
+    transforms = dataset.get('pipeline') or []
+    return '://' in (dataset.get('data_root') or '') or any(
+        isinstance(part, dict) and part.get('backend_args') is not None
+        for part in [dataset, *transforms])
+
+
 def check_data_paths(cfg, splits=('train', 'val', 'test')):
     """Fail early, naming the path, when a data folder or file is missing.
 
     Checks each dataset's ``data_root``, the folders of its ``data_prefix``
     (see :func:`_data_prefixes`) and its ``ann_file`` (which mmseg also
-    takes as a folder: it then lists the image folder instead).
+    takes as a folder: it then lists the image folder instead). Datasets
+    read through a file backend (see :func:`_reads_through_a_backend`) are
+    left to it.
 
     Args:
         cfg (Config): A loaded config.
@@ -118,6 +130,8 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
         if split not in splits:
             continue
         for dataset in _datasets(loader['dataset']):
+            if _reads_through_a_backend(dataset):
+                continue
             where = f'{split}_dataloader'
             about = f'(dataset {config_type(dataset)}); see README "Data"'
             root = dataset.get('data_root', '') or ''
