@@ -344,7 +344,8 @@ def test_resume_flag(in_tmp):
 def test_auto_scale_lr_flag(in_tmp):
     assert merged_train_cfg(DIGITS).auto_scale_lr == dict(base_batch_size=32)
     cfg = merged_train_cfg(DIGITS, '--auto-scale-lr')
-    assert cfg.auto_scale_lr == dict(base_batch_size=32, enable=True)
+    assert cfg.auto_scale_lr == dict(
+        base_batch_size=32, enable=True, total_batch_size=32)
 
     args = train_tool.parse_args([str(DIGITS), '--auto-scale-lr'])
     cfg = Config.fromfile(args.config)
@@ -359,7 +360,8 @@ def test_auto_scale_lr_flag(in_tmp):
     cfg = Config.fromfile(args.config)
     cfg.auto_scale_lr = dict(enable=False)
     merge_train_args(cfg, args)
-    assert cfg.auto_scale_lr == dict(base_batch_size=64, enable=True)
+    assert cfg.auto_scale_lr == dict(
+        base_batch_size=64, enable=True, total_batch_size=64)
 
 
 def scaled_lr(cfg, world_size):
@@ -396,6 +398,21 @@ def test_auto_scale_lr_counts_gradient_accumulation(in_tmp, config,
     base_lr = Config.fromfile(config).optim_wrapper.optimizer.lr
     cfg = merged_train_cfg(config, '--auto-scale-lr', *options)
     assert scaled_lr(cfg, world_size) == pytest.approx(base_lr * ratio)
+
+
+def test_auto_scale_lr_the_same_however_enabled(in_tmp):
+    """--cfg-options auto_scale_lr.enable=True counts accumulation as the
+    flag does, and so does a second run of the config a run dumped."""
+    base_lr = Config.fromfile(IN1K).optim_wrapper.optimizer.lr
+    flag = merged_train_cfg(IN1K, '--auto-scale-lr')
+    option = merged_train_cfg(IN1K, '--cfg-options',
+                              'auto_scale_lr.enable=True')
+    flag.dump('dumped.py')
+    again = merged_train_cfg('dumped.py', '--auto-scale-lr')
+    for cfg in (flag, option, again):
+        assert cfg.auto_scale_lr.total_batch_size == 4096
+        assert scaled_lr(cfg, 8) == pytest.approx(base_lr)
+        assert scaled_lr(cfg, 16) == pytest.approx(2 * base_lr)
 
 
 def test_mmseg_out_saves_predictions(in_tmp):

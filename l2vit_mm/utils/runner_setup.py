@@ -444,16 +444,20 @@ def _count_accumulation_in_base_batch(cfg):
     total batch (GPUs x batch per GPU x ``accumulative_counts``), but
     mmengine scales the lr by GPUs x batch per GPU over the base, which
     would cut the lr of an accumulating recipe by its accumulation count.
-    The base is divided by ``optim_wrapper.accumulative_counts`` so that
-    the ratio is that of the total batches.
+    The base is the recipe's total batch over
+    ``optim_wrapper.accumulative_counts``, so that the ratio is that of the
+    total batches. The total is kept as ``auto_scale_lr.total_batch_size``
+    and the base computed from it again, so that the config that the run
+    dumps in its work dir scales the same way when run again.
 
     Args:
         cfg (Config): The config with ``auto_scale_lr`` enabled; modified
             in place.
     """
-    accumulation = cfg.optim_wrapper.get('accumulative_counts', 1)
-    if accumulation > 1:
-        cfg.auto_scale_lr.base_batch_size /= accumulation
+    scale = cfg.auto_scale_lr
+    total = scale.setdefault('total_batch_size', scale.base_batch_size)
+    scale.base_batch_size = total / cfg.optim_wrapper.get(
+        'accumulative_counts', 1)
 
 
 def merge_train_args(cfg, args):
@@ -487,6 +491,9 @@ def merge_train_args(cfg, args):
             raise ValueError('--auto-scale-lr needs auto_scale_lr='
                              'dict(base_batch_size=...) in the config')
         cfg.auto_scale_lr.enable = True
+    scale = cfg.get('auto_scale_lr') or {}
+    if scale.get('enable') and scale.get('base_batch_size'):
+        # Also when enabled by --cfg-options or in the config itself.
         _count_accumulation_in_base_batch(cfg)
     load_from = cfg.get('load_from')
     if isinstance(load_from, str):
