@@ -172,6 +172,25 @@ def test_ms_flip_test_scales_are_relative_to_the_single_scale_test(
     assert [m.flip for m in views['data_samples'][:2]] == [False, True]
 
 
+@pytest.mark.parametrize('path', [
+    *(CONFIGS / name for name in SEG if not name.endswith('-ms-flip.py')),
+    CONFIGS / 'demo' / 'upernet_l2vit-demo_digit-scenes.py'
+])
+def test_seg_tta_scales_are_around_the_test_scale(path):
+    """--tta resizes by ratios of the config's own test scale (the demo
+    config's scenes are tested at 512x128, not at ADE20K's 2048x512)."""
+    cfg = Config.fromfile(path)
+    test_scale, = [t['scale'] for t in cfg.test_dataloader.dataset.pipeline
+                   if t['type'] == 'Resize']
+    tta, = [t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug']
+    scales = [t['scale'] for t in tta.transforms[0]]
+    assert test_scale in scales
+    assert min(scales) == (test_scale[0] // 2, test_scale[1] // 2)
+    flips = [t for views in tta.transforms for t in views
+             if t['type'] == 'RandomFlip']
+    assert not flips if 'demo' in path.name else len(flips) == 2
+
+
 @pytest.mark.parametrize('name', SEG)
 def test_segmentation_recipe(name):
     cfg = Config.fromfile(CONFIGS / name)

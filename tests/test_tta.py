@@ -89,7 +89,9 @@ def test_mmseg_tta_runs_the_configs_tta(checkpoint, tmp_path):
         cfg, image, seg_map_path=str(seg_map), reduce_zero_label=False,
         seg_fields=[])
     scales = len(single.tta_pipeline[1].transforms[0])
-    assert len(views['inputs']) == 2 * scales
+    # The demo's TTA: six scales around its 512x128 test scale, no flips.
+    assert len(views['inputs']) == scales == 6
+    assert tuple(views['inputs'][2].shape[1:]) == (128, 192)
     assert result.pred_sem_seg.data.shape == (1, 64, 96)
 
 

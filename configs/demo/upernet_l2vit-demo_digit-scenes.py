@@ -62,6 +62,24 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
+# --tta: the recipe's scale ratios around the scenes' own test scale, without
+# the flips (a mirrored digit is another symbol).
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(512 * r), int(128 * r)),
+                    keep_ratio=True)
+                for r in [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+            ],
+            [dict(type='LoadAnnotations')],
+            [dict(type='PackSegInputs')],
+        ])
+]
 demo_dataset = dict(
     _delete_=True,
     type='BaseSegDataset',
