@@ -24,9 +24,13 @@ def test_published_complexity(arch, size, window, params, flops):
 
 
 def test_format_table():
-    table = format_table([('l2vit-tiny', (224, 224), 28_600_000,
-                           4_710_000_000)])
-    assert '| l2vit-tiny | 224x224 | 28.60 | 4.71 |' in table
+    table = format_table([
+        ('l2vit-tiny', (224, 224), 28_600_000, 4_710_000_000, True),
+        ('upernet', (512, 2048), 60_250_000, 101_130_000_000, False)
+    ])
+    assert '| l2vit-tiny | 224x224 | 28.60 | 4.71 | whole model |' in table
+    assert '| upernet | 512x2048 | 60.25 | 101.13 | backbone + neck |' \
+        in table
 
 
 def test_get_flops_cli_counts_at_the_config_resolution():
@@ -42,7 +46,7 @@ def test_get_flops_cli_counts_at_the_config_resolution():
     ], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert '| l2vit-base_in21k-pre_8xb64-acc2_in1k-384px | 384x384 | ' \
-        '88.58 | 47.47 |' in result.stdout
+        '88.58 | 47.47 | whole model |' in result.stdout
 
 
 def test_get_flops_counts_a_tta_config_as_its_model(capsys):
@@ -56,7 +60,7 @@ def test_get_flops_counts_a_tta_config_as_its_model(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines()
             if line.startswith('| l2vit-tiny')]
     assert [row.split('|')[2:] for row in rows] == [
-        [' 64x64 ', ' 60.25 ', ' 0.59 ', '']] * 2
+        [' 64x64 ', ' 60.25 ', ' 0.59 ', ' backbone + neck ', '']] * 2
 
 
 def test_default_shape_reads_keep_ratio_scales_as_landscape():

@@ -1,9 +1,10 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """Print parameters and FLOPs of models built from configs.
 
-Classifiers (mmpretrain) are counted whole (backbone, neck and head);
-detectors and segmentors are counted up to their neck (``extract_feat``),
-as the heads' cost depends on the number of proposals. A test-time
+Parameters are those of the whole model. FLOPs are of the whole model for
+classifiers (mmpretrain), and of the backbone and neck (``extract_feat``)
+for detectors and segmentors, as the heads' cost depends on the number of
+proposals; the table's last column says which. A test-time
 augmentation config (``-ms-flip``) is counted as the model it wraps, at the
 single-scale test size.
 
@@ -44,12 +45,17 @@ def build_for_counting(cfg):
         torch.nn.Module: A module whose ``forward`` takes an image batch.
     """
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model_cfg = tested_model(cfg)
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(tested_model(cfg))
     model.eval()
-    if model_cfg.get('type') == 'ImageClassifier':
+    if counts_whole_model(cfg):
         return model
     return _FeatureExtractor(model)
+
+
+def counts_whole_model(cfg):
+    """Whether the FLOPs of a config's model cover the whole model (a
+    classifier) or its backbone and neck only (a detector or segmentor)."""
+    return tested_model(cfg).get('type') == 'ImageClassifier'
 
 
 def tested_model(cfg):
@@ -84,16 +90,18 @@ def format_table(rows):
     """Format complexity rows as a Markdown table.
 
     Args:
-        rows (list[tuple]): ``(config name, (H, W), params, flops)``.
+        rows (list[tuple]): ``(config name, (H, W), params, flops,
+            whole)``, ``whole`` as :func:`counts_whole_model` tells.
 
     Returns:
         str: The table, one line per row after the header.
     """
-    lines = ['| config | input | params (M) | FLOPs (G) |',
-             '|---|---|---|---|']
-    for name, shape, params, flops in rows:
+    lines = ['| config | input | params (M) | FLOPs (G) | FLOPs of |',
+             '|---|---|---|---|---|']
+    for name, shape, params, flops, whole in rows:
         lines.append(f'| {name} | {shape[0]}x{shape[1]} | '
-                     f'{params / 1e6:.2f} | {flops / 1e9:.2f} |')
+                     f'{params / 1e6:.2f} | {flops / 1e9:.2f} | '
+                     f'{"whole model" if whole else "backbone + neck"} |')
     return '\n'.join(lines)
 
 
@@ -167,7 +175,7 @@ def main(argv=None):
             shape = default_shape(cfg)
         params, flops = complexity(cfg, shape)
         rows.append((osp.splitext(osp.basename(path))[0], shape, params,
-                     flops))
+                     flops, counts_whole_model(cfg)))
     print(format_table(rows))
 
 
