@@ -415,6 +415,24 @@ def test_auto_scale_lr_the_same_however_enabled(in_tmp):
         assert scaled_lr(cfg, 16) == pytest.approx(2 * base_lr)
 
 
+def test_mmdet_out_must_be_a_pickle(in_tmp):
+    det_demo = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
+    torch.save({}, 'model.pth')
+    for out, ok in [('res.pkl', True), ('res.pickle', True),
+                    ('res.json', False)]:
+        args = test_tool.parse_args([str(det_demo), 'model.pth', '--out',
+                                     out])
+        if ok:
+            cfg = merge_test_args(Config.fromfile(args.config), args)
+            assert cfg.test_evaluator[-1] == dict(
+                type='DumpDetResults', out_file_path=out)
+            continue
+        with pytest.raises(ValueError) as info:
+            merge_test_args(Config.fromfile(args.config), args)
+        assert str(info.value) == (
+            '--out res.json: mmdet dumps results to a .pkl or .pickle file')
+
+
 def test_mmseg_out_saves_predictions(in_tmp):
     from mmengine.registry import init_default_scope
     from mmengine.structures import PixelData

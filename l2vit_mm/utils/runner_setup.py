@@ -561,6 +561,10 @@ def _dump_results(cfg, out):
     if scope == 'mmseg':
         _set_seg_output_dir(cfg, out)
         return
+    if scope == 'mmdet' and not out.endswith(('.pkl', '.pickle')):
+        # mmdet's DumpDetResults refuses it once the test has run.
+        raise ValueError(f'--out {out}: mmdet dumps results to a .pkl or '
+                         '.pickle file')
     dump = dict(type='DumpDetResults' if scope == 'mmdet' else
                 'DumpResults', out_file_path=out)
     evaluators = cfg.test_evaluator
