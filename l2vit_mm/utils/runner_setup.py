@@ -281,8 +281,8 @@ def _l2vit_model(cfg):
 
 def _holds_weights(part, scope):
     """Whether a model part built from its config has parameters; True
-    when it cannot be built alone (mmengine then reports what it skips).
-    """
+    also when it cannot be built alone (heads hold weights, but for rare
+    parameter-free ones such as mmpretrain's ``ClsHead``)."""
     from mmengine.registry import MODELS, DefaultScope
     try:
         with DefaultScope.overwrite_default_scope(scope):
