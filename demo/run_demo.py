@@ -23,7 +23,8 @@ from mmengine.config import Config
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 
-from get_flops import complexity, format_table  # noqa: E402
+from get_flops import (complexity, counts_whole_model,  # noqa: E402
+                       format_table)
 
 BASES = osp.join(REPO, 'configs', '_base_', 'models', 'l2vit')
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'l2vit-demo_digits.py')
@@ -44,7 +45,7 @@ def complexity_table():
         cfg.model.backbone.window_size = window
         params, flops = complexity(cfg, (size, size))
         rows.append((f'l2vit-{arch} (window {window})', (size, size),
-                     params, flops))
+                     params, flops, counts_whole_model(cfg)))
     print(format_table(rows))
     print('published: T 28.60M/4.71G, S 50.20M/9.02G, B 88.58M/15.86G, '
           'B-384 88.58M/47.47G')

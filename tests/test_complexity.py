@@ -83,3 +83,20 @@ def test_get_flops_refuses_bad_shapes(shape, message, capsys):
     with pytest.raises(SystemExit):
         parse_args(['config.py', '--shape', *shape])
     assert message in capsys.readouterr().err
+
+
+def test_demo_prints_the_published_complexity(capsys):
+    """``make demo`` prints the variants' params and FLOPs through this
+    tool's table."""
+    import importlib.util
+    path = REPO / 'demo' / 'run_demo.py'
+    spec = importlib.util.spec_from_file_location('run_demo', path)
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    run_demo.complexity_table()
+    out = capsys.readouterr().out
+    for row in ['| l2vit-tiny (window 7) | 224x224 | 28.60 | 4.71 |',
+                '| l2vit-small (window 7) | 224x224 | 50.20 | 9.02 |',
+                '| l2vit-base (window 7) | 224x224 | 88.58 | 15.86 |',
+                '| l2vit-base (window 12) | 384x384 | 88.58 | 47.47 |']:
+        assert row + ' whole model |' in out
