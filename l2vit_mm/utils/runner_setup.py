@@ -235,7 +235,7 @@ def _check_l2vit_arch(state_dict, arch, path, label):
                          f'{found}, but the config builds {arch}')
 
 
-def _check_head(state_dict, head, path, label, where):
+def _check_classifier_size(state_dict, head, path, label, where):
     """Fail when a checkpoint's classifier does not fit the config's head.
 
     mmengine skips a weight of another shape with a warning only, which
@@ -331,7 +331,8 @@ def _check_model_weights(state_dict, model, where, arch, path, label,
             'with tools/model_converters/l2vit2mmpretrain.py')
     _check_l2vit_arch(state_dict, arch, path, label)
     _check_heads(state_dict, model, where, path, label, scope)
-    _check_head(state_dict, model.get('head'), path, label, where)
+    _check_classifier_size(state_dict, model.get('head'), path, label,
+                           where)
 
 
 def check_test_checkpoint(cfg, path):
