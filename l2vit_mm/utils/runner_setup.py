@@ -171,6 +171,19 @@ def _find_model(model):
     return None, None
 
 
+def _local_checkpoint(path):
+    """The local file a checkpoint path names, as mmengine reads it.
+
+    Args:
+        path (str): A local path or a URL.
+
+    Returns:
+        str | None: ``path`` with ``~`` expanded; None for a URL, which
+        mmengine fetches and the checks leave to it.
+    """
+    return None if '://' in path else osp.expanduser(path)
+
+
 def _pretrained_weights(init_cfg, where, hint):
     """Load the weights that a ``Pretrained`` init_cfg gives its module.
 
@@ -189,9 +202,9 @@ def _pretrained_weights(init_cfg, where, hint):
     if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
         return None
     path = init_cfg.get('checkpoint')
-    if not isinstance(path, str) or '://' in path:
+    path = _local_checkpoint(path) if isinstance(path, str) else None
+    if path is None:
         return None
-    path = osp.expanduser(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'{where}.init_cfg: pre-trained checkpoint '
                                 f'not found: {path!r}; {hint}')
@@ -351,9 +364,9 @@ def check_test_checkpoint(cfg, path):
     from ..converters import (CheckpointError, extract_state_dict,
                               load_checkpoint_file)
     model, where, arch = _l2vit_model(cfg)
-    if model is None or '://' in path:
+    path = _local_checkpoint(path)
+    if model is None or path is None:
         return
-    path = osp.expanduser(path)
     try:
         state_dict = extract_state_dict(load_checkpoint_file(path))
     except CheckpointError as e:
@@ -411,7 +424,8 @@ def _check_checkpoint_file(path, what):
             URL, which mmengine fetches and is not checked.
         what (str): What the file is, e.g. ``'--resume checkpoint'``.
     """
-    if '://' in path or osp.isfile(osp.expanduser(path)):
+    local = _local_checkpoint(path)
+    if local is None or osp.isfile(local):
         return
     raise FileNotFoundError(f'{what} not found: {path!r}')
 
