@@ -101,3 +101,18 @@ def test_no_input_gradient_when_the_input_needs_none(monkeypatch):
     x = torch.randn(10, 8, requires_grad=True)
     gelu_mlp(x, mlp.fc1, mlp.fc2).sum().backward()
     assert any('out' in kw for kw in calls) and x.grad.abs().sum() > 0
+
+
+def test_backward_sums_weight_gradients_in_place(monkeypatch):
+    """Over many chunks, the weight gradients are summed into the first
+    chunk's product (``addmm_``): no zero-filled buffers, no temporary
+    product per chunk."""
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 64)
+    mlp = Mlp(8, 32)
+    out = gelu_mlp(torch.randn(10, 8, requires_grad=True), mlp.fc1, mlp.fc2)
+    grad = torch.randn_like(out)
+    with torch.profiler.profile() as prof:
+        out.backward(grad)
+    ops = [event.name for event in prof.events()]
+    assert ops.count('aten::addmm_') == 2 * (10 // 2 - 1)
+    assert 'aten::zeros_like' not in ops and 'aten::zeros' not in ops

@@ -46,21 +46,44 @@ class GeluMlpFunction(torch.autograd.Function):
         grad_out = grad_out.to(x.dtype).contiguous()
         w1c, w2c = w1.to(x.dtype), w2.to(x.dtype)
         grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
-        grad_w1 = torch.zeros_like(w1)
-        grad_w2 = torch.zeros_like(w2)
-        grad_b1 = torch.zeros(w1.shape[0], dtype=w1.dtype, device=w1.device)
+        grad_w1 = grad_w2 = grad_b1 = None
         for s in range(0, x.shape[0], step):
             pre, dout = hidden[s:s + step], grad_out[s:s + step]
-            grad_w2 += (dout.t() @ F.gelu(pre, approximate=approximate)).to(
-                w2.dtype)
+            grad_w2 = _add_product(grad_w2, dout.t(),
+                                   F.gelu(pre, approximate=approximate),
+                                   w2.dtype)
             grad_pre = torch.ops.aten.gelu_backward(
                 dout @ w2c, pre, approximate=approximate)
-            grad_w1 += (grad_pre.t() @ x[s:s + step]).to(w1.dtype)
-            grad_b1 += grad_pre.sum(0, dtype=w1.dtype)
+            grad_w1 = _add_product(grad_w1, grad_pre.t(), x[s:s + step],
+                                   w1.dtype)
+            bias_part = grad_pre.sum(0, dtype=w1.dtype)
+            grad_b1 = bias_part if grad_b1 is None else grad_b1.add_(
+                bias_part)
             if grad_x is not None:
                 torch.mm(grad_pre, w1c, out=grad_x[s:s + step])
         grad_b2 = grad_out.sum(0, dtype=w2.dtype)
         return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, None, None
+
+
+def _add_product(total, a, b, dtype):
+    """Return ``total + a @ b`` in ``dtype``, summed into ``total`` in place.
+
+    Args:
+        total (Tensor | None): The sum so far (None: nothing yet).
+        a (Tensor): Left factor.
+        b (Tensor): Right factor.
+        dtype (torch.dtype): The dtype of the sum (a weight's dtype).
+
+    Returns:
+        Tensor: ``a @ b`` itself for the first product (no zero-filled
+        buffer to add it to), then ``total`` with the product added: in
+        one ``addmm_`` when the factors are in ``dtype`` (no temporary).
+    """
+    if total is None:
+        return (a @ b).to(dtype)
+    if a.dtype == dtype:
+        return total.addmm_(a, b)
+    return total.add_((a @ b).to(dtype))
 
 
 def cpu_autocast_dtype():
