@@ -125,7 +125,8 @@ class Downsample(BaseModule):
     in backward, no DistributedDataParallel layout warning). Training on
     the CPU runs the conv as what it is, one matmul of the 2x2 patches with
     the weight (:func:`patch_linear`): the same result, forward and
-    backward together 20-30% faster than the convolution there.
+    backward of L2ViT-T's three at 8x224 in 39.7 ms instead of 44.2 ms
+    (51.7 ms with the weight in the default layout) on a 2-core Xeon.
 
     Args:
         in_channels (int): Number of input channels.
