@@ -4,14 +4,11 @@ import torch
 
 from l2vit_mm.models.layers import downsample
 from l2vit_mm.models.layers.downsample import Downsample
+from tests.test_gelu_mlp import grads_of
 
 
-def grads_of(layer, x, grad):
-    layer.zero_grad()
-    x = x.detach().requires_grad_()
-    out = layer(x)
-    out.backward(grad)
-    return out.detach(), [x.grad] + [p.grad for p in layer.parameters()]
+def run(layer, x):
+    return layer(x)
 
 
 def as_convolution(monkeypatch):
@@ -30,10 +27,10 @@ def test_patch_matmul_matches_the_convolution(monkeypatch, size):
     monkeypatch.setattr(downsample, 'patch_linear',
                         lambda *a, p=downsample.patch_linear:
                         calls.append(1) or p(*a))
-    out, grads = grads_of(layer, x, grad)
+    out, grads = grads_of(run, layer, x, grad)
     assert calls
     as_convolution(monkeypatch)
-    ref_out, ref_grads = grads_of(layer, x, grad)
+    ref_out, ref_grads = grads_of(run, layer, x, grad)
     assert len(calls) == 1
     torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
     for a, b in zip(grads, ref_grads):
@@ -44,9 +41,9 @@ def test_bf16_autocast_matches_the_autocast_convolution(monkeypatch):
     layer = Downsample(8, 16)
     x, grad = torch.randn(2, 10, 6, 8), torch.randn(2, 5, 3, 16)
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        out, grads = grads_of(layer, x, grad)
+        out, grads = grads_of(run, layer, x, grad)
         as_convolution(monkeypatch)
-        ref_out, ref_grads = grads_of(layer, x, grad)
+        ref_out, ref_grads = grads_of(run, layer, x, grad)
     assert out.dtype == ref_out.dtype == torch.bfloat16
     torch.testing.assert_close(out, ref_out, atol=2e-2, rtol=2e-2)
     for a, b in zip(grads, ref_grads):
