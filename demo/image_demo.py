@@ -69,9 +69,9 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
     from mmengine.config import Config
     from mmpretrain import ImageClassificationInferencer
 
-    from l2vit_mm.utils import check_test_checkpoint
-    local = [] if '://' in checkpoint else [osp.expanduser(checkpoint)]
-    for path in [config, *local, *images]:
+    from l2vit_mm.utils import check_test_checkpoint, local_checkpoint
+    local = local_checkpoint(checkpoint)
+    for path in [config, *([local] if local else []), *images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'file not found: {path}')
     if show_dir:

@@ -171,7 +171,7 @@ def _find_model(model):
     return None, None
 
 
-def _local_checkpoint(path):
+def local_checkpoint(path):
     """The local file a checkpoint path names, as mmengine reads it.
 
     Args:
@@ -202,7 +202,7 @@ def _pretrained_weights(init_cfg, where, hint):
     if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
         return None
     path = init_cfg.get('checkpoint')
-    path = _local_checkpoint(path) if isinstance(path, str) else None
+    path = local_checkpoint(path) if isinstance(path, str) else None
     if path is None:
         return None
     if not osp.isfile(path):
@@ -364,7 +364,7 @@ def check_test_checkpoint(cfg, path):
     from ..converters import (CheckpointError, extract_state_dict,
                               load_checkpoint_file)
     model, where, arch = _l2vit_model(cfg)
-    path = _local_checkpoint(path)
+    path = local_checkpoint(path)
     if model is None or path is None:
         return
     try:
@@ -424,7 +424,7 @@ def _check_checkpoint_file(path, what):
             URL, which mmengine fetches and is not checked.
         what (str): What the file is, e.g. ``'--resume checkpoint'``.
     """
-    local = _local_checkpoint(path)
+    local = local_checkpoint(path)
     if local is None or osp.isfile(local):
         return
     raise FileNotFoundError(f'{what} not found: {path!r}')
