@@ -100,3 +100,17 @@ def test_demo_prints_the_published_complexity(capsys):
                 '| l2vit-base (window 7) | 224x224 | 88.58 | 15.86 |',
                 '| l2vit-base (window 12) | 384x384 | 88.58 | 47.47 |']:
         assert row + ' whole model |' in out
+
+
+def test_get_flops_names_a_config_without_backbone(tmp_path):
+    """A model with no backbone (here inside a TTA wrapper) is refused
+    with the config's path, before anything is built."""
+    from get_flops import main
+    config = tmp_path / 'no_backbone.py'
+    config.write_text("model = dict(type='SegTTAModel', "
+                      "module=dict(type='EncoderDecoder'))\n")
+    with pytest.raises(SystemExit) as error:
+        main([str(config), '--shape', '32'])
+    assert str(error.value) == (
+        f'{config}: no model.backbone (nor one inside a test-time '
+        "augmentation wrapper's model.module) to count")

@@ -2,12 +2,13 @@
 from .cli_args import add_runner_args, parse_runner_args, positive_int
 from .runner_setup import (TASK_SCOPES, build_runner, check_backbone,
                            check_data_paths, check_test_checkpoint,
-                           get_task_scope, local_checkpoint, merge_test_args,
+                           find_backbone_model, get_task_scope,
+                           local_checkpoint, merge_test_args,
                            merge_train_args)
 
 __all__ = [
     'TASK_SCOPES', 'add_runner_args', 'build_runner', 'check_backbone',
-    'check_data_paths', 'check_test_checkpoint', 'get_task_scope',
-    'local_checkpoint', 'merge_test_args', 'merge_train_args',
-    'parse_runner_args', 'positive_int'
+    'check_data_paths', 'check_test_checkpoint', 'find_backbone_model',
+    'get_task_scope', 'local_checkpoint', 'merge_test_args',
+    'merge_train_args', 'parse_runner_args', 'positive_int'
 ]

@@ -151,7 +151,7 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
                         f'{about}')
 
 
-def _find_model(model):
+def find_backbone_model(model):
     """Find the model config that holds the backbone.
 
     Args:
@@ -282,7 +282,7 @@ def _l2vit_model(cfg):
     config and the backbone's arch; ``(None, None, None)`` for other
     backbones."""
     from ..models import L2ViT
-    model, where = _find_model(cfg.get('model'))
+    model, where = find_backbone_model(cfg.get('model'))
     if model is None or model['backbone'].get('type') != 'L2ViT':
         return None, None, None
     try:

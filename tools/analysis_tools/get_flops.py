@@ -15,13 +15,14 @@ Example::
 """
 import argparse
 import os.path as osp
+import sys
 
 import torch
 from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS, init_default_scope
 
-from l2vit_mm.utils import positive_int
+from l2vit_mm.utils import find_backbone_model, positive_int
 
 
 class _FeatureExtractor(torch.nn.Module):
@@ -59,11 +60,23 @@ def counts_whole_model(cfg):
 
 
 def tested_model(cfg):
-    """The model config of a config, inside any test-time augmentation
-    wrapper (``module``)."""
-    model = cfg.model
-    while 'module' in model:
-        model = model.module
+    """The model config that holds the backbone, inside any test-time
+    augmentation wrapper (``module``).
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        dict: The model config with a ``backbone``.
+
+    Raises:
+        ValueError: The config's model has no backbone to count.
+    """
+    model, _ = find_backbone_model(cfg.get('model'))
+    if model is None:
+        raise ValueError(
+            'no model.backbone (nor one inside a test-time augmentation '
+            'wrapper\'s model.module) to count')
     return model
 
 
@@ -173,7 +186,10 @@ def main(argv=None):
                 else tuple(args.shape[:2])
         else:
             shape = default_shape(cfg)
-        params, flops = complexity(cfg, shape)
+        try:
+            params, flops = complexity(cfg, shape)
+        except ValueError as error:
+            sys.exit(f'{path}: {error}')
         rows.append((osp.splitext(osp.basename(path))[0], shape, params,
                      flops, counts_whole_model(cfg)))
     print(format_table(rows))
