@@ -1,13 +1,14 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-from .attention import (LinearAttention, WindowAttention,
-                        linear_attention_core, window_partition,
+from .attention import (LinearAttention, WindowAttention, window_partition,
                         window_reverse)
 from .blocks import (ChannelsLastDepthwiseConv, ConvPosEnc, LGABlock,
                      LocalConcentration, LWABlock, Mlp, add_residual)
 from .downsample import ConvPatchEmbed, ConvStem, Downsample, pad_to_multiple
+from .linear_attention import LinearAttentionFunction, linear_attention_core
 
 __all__ = [
-    'LinearAttention', 'WindowAttention', 'linear_attention_core',
+    'LinearAttention', 'WindowAttention', 'LinearAttentionFunction',
+    'linear_attention_core',
     'window_partition', 'window_reverse',
     'ChannelsLastDepthwiseConv', 'ConvPosEnc',
     'LGABlock', 'LocalConcentration', 'LWABlock', 'Mlp', 'add_residual',

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from .downsample import pad_to_multiple
+from .linear_attention import (linear_attention_core, linear_attention_read,
+                               linear_attention_state)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -114,73 +116,6 @@ class WindowAttention(BaseModule):
         if torch.jit.is_tracing() or (Hp, Wp) != (H, W):
             out = out[:, :H, :W]
         return out
-
-
-def linear_attention_state(k: torch.Tensor, v: torch.Tensor,
-                           temperature: torch.Tensor) -> torch.Tensor:
-    """What enhanced linear attention keeps of all keys and values.
-
-    The d x d matrix ``k^T v * temperature`` with ``sum_n k_n`` as an extra
-    column, summed over the tokens in float32 whatever the autocast dtype
-    (over tens of thousands of tokens the sums overflow float16), or in
-    float64 for a float64 model. It is linear in the tokens: the states of
-    chunks of a sequence add up to the state of the sequence.
-
-    Args:
-        k (Tensor): Keys (B, heads, N, d), non-negative.
-        v (Tensor): Values (B, heads, N, d).
-        temperature (Tensor): Per-head scale of shape (heads, 1, 1).
-
-    Returns:
-        Tensor: The state (B, heads, d, d + 1) in float32 (float64 for
-        float64 keys).
-    """
-    dtype = torch.promote_types(k.dtype, torch.float32)
-    with torch.autocast(device_type=k.device.type, enabled=False):
-        k, v = k.to(dtype), v.to(dtype)
-        kv = (k.transpose(-2, -1) @ v) * temperature.to(dtype)
-        return torch.cat([kv, k.sum(dim=-2).unsqueeze(-1)], dim=-1)
-
-
-def linear_attention_read(q: torch.Tensor, state: torch.Tensor,
-                          min_denominator: float) -> torch.Tensor:
-    """Attend with queries to a state of :func:`linear_attention_state`.
-
-    ``out = (q (k^T v * temperature)) / max(q . sum_n k_n,
-    min_denominator)``: one matmul with the state gives numerators and
-    denominators, in the state's dtype.
-
-    Args:
-        q (Tensor): Queries (B, heads, N, d), non-negative.
-        state (Tensor): The keys' and values' state (B, heads, d, d + 1).
-        min_denominator (float): Lower clamp of the denominator.
-
-    Returns:
-        Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
-    """
-    with torch.autocast(device_type=q.device.type, enabled=False):
-        out = q.to(state.dtype) @ state
-        out = out[..., :-1] / out[..., -1:].clamp(min=min_denominator)
-    return out.to(q.dtype)
-
-
-def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                          temperature: torch.Tensor,
-                          min_denominator: float) -> torch.Tensor:
-    """The enhanced linear attention of L2ViT for non-negative ``q``, ``k``.
-
-    Args:
-        q (Tensor): Queries (B, heads, N, d), non-negative.
-        k (Tensor): Keys (B, heads, N, d), non-negative.
-        v (Tensor): Values (B, heads, N, d).
-        temperature (Tensor): Per-head scale of shape (heads, 1, 1).
-        min_denominator (float): Lower clamp of the denominator.
-
-    Returns:
-        Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
-    """
-    state = linear_attention_state(k, v, temperature)
-    return linear_attention_read(q, state, min_denominator)
 
 
 class LinearAttention(BaseModule):

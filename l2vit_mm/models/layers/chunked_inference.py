@@ -3,7 +3,8 @@
 
 :func:`eager_on_cpu`, :func:`trains_eagerly_on_cpu` and
 :func:`runs_in_chunks` decide when the CPU-specific paths of the layers
-run (eager CPU inference or training, never when traced or compiled).
+run (eager CPU inference or training, never when traced or compiled);
+:func:`trains_eagerly` when eager training paths run on any device.
 
 In CPU inference, a pre-norm residual branch ``x + f(norm(x))`` whose
 ``f`` mixes tokens only inside a chunk (an MLP: single tokens; window
@@ -57,6 +58,21 @@ def eager_on_cpu(x: torch.Tensor) -> bool:
             and not is_compiling())
 
 
+def trains_eagerly(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records an eager (neither traced nor compiled)
+    computation on ``tensors``, on any device.
+
+    Args:
+        *tensors (Tensor): The inputs and parameters of the computation.
+
+    Returns:
+        bool: True when grad mode is on, one of ``tensors`` requires a
+        gradient and the code is neither traced nor compiled.
+    """
+    return (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+            and not torch.jit.is_tracing() and not is_compiling())
+
+
 def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether a layer runs eagerly on the CPU with autograd recording it.
 
@@ -65,11 +81,10 @@ def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
         weight (Tensor): A parameter of the layer.
 
     Returns:
-        bool: True when :func:`eager_on_cpu` and grad mode is on and ``x``
-        or ``weight`` requires a gradient.
+        bool: True on the CPU when :func:`trains_eagerly` on ``x`` and
+        ``weight``.
     """
-    return (eager_on_cpu(x) and torch.is_grad_enabled()
-            and (x.requires_grad or weight.requires_grad))
+    return x.device.type == 'cpu' and trains_eagerly(x, weight)
 
 
 def is_compiling() -> bool:
