@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from l2vit_mm.models.layers import Mlp, blocks, chunked_inference
-from l2vit_mm.models.layers.gelu_mlp import gelu_mlp
+from l2vit_mm.models.layers.gelu_mlp import GeluMlpFunction, gelu_mlp
 
 
 def plain(mlp, x):
@@ -90,6 +90,22 @@ def test_mlp_takes_the_function_only_when_training(monkeypatch):
     mlp.requires_grad_(False)
     mlp(x)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize('device', ['cpu', 'meta'])
+def test_chunks_on_the_cpu_only(monkeypatch, device):
+    """Training takes the function on any device ('meta' stands for a
+    GPU here), in cache-sized chunks on the CPU, in one chunk elsewhere."""
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 64 * 32)
+    steps = []
+    apply = GeluMlpFunction.apply
+    monkeypatch.setattr(GeluMlpFunction, 'apply',
+                        lambda *args: steps.append(args[-1]) or apply(*args))
+    mlp = Mlp(8, 32).to(device)
+    x = torch.ones(3, 50, 8, device=device, requires_grad=True)
+    mlp(x).sum().backward()
+    assert steps == [64 if device == 'cpu' else 150]
+    assert x.grad.shape == x.shape and mlp.fc1.weight.grad.device == x.device
 
 
 def test_no_input_gradient_when_the_input_needs_none(monkeypatch):

@@ -16,8 +16,8 @@ from mmengine.model import BaseModule
 
 from .attention import LinearAttention, WindowAttention
 from .chunked_inference import (image_chunks, runs_in_chunks, token_chunks,
-                                tokens_per_chunk, trains_eagerly_on_cpu,
-                                window_row_chunks)
+                                tokens_per_chunk, trains_eagerly,
+                                trains_eagerly_on_cpu, window_row_chunks)
 from .depthwise_conv import depthwise_conv2d
 from .gelu_mlp import gelu_mlp
 
@@ -276,11 +276,11 @@ class Mlp(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Transform each token of a (..., C) tensor.
 
-        Training on the CPU goes through :func:`gelu_mlp` (the same
-        result; GELU recomputed in backward instead of stored, chunks of
-        tokens kept in cache).
+        Eager training goes through :func:`gelu_mlp` (the same result;
+        GELU recomputed in backward instead of stored, and on the CPU
+        chunks of tokens kept in cache).
         """
-        if trains_eagerly_on_cpu(x, self.fc1.weight):
+        if trains_eagerly(x, self.fc1.weight):
             return gelu_mlp(x, self.fc1, self.fc2, self.act.approximate)
         return self.fc2(self.act(self.fc1(x)))
 

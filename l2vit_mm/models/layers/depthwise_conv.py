@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .gelu_mlp import cpu_autocast_dtype
+from .gelu_mlp import autocast_dtype
 
 
 class DepthwiseConv2dFunction(torch.autograd.Function):
@@ -70,7 +70,7 @@ def depthwise_conv2d(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         faster there for kernels of 5x5 and more (7x7: 2.5x on a 2-core
         Xeon); for 3x3 kernels PyTorch's own is faster.
     """
-    dtype = cpu_autocast_dtype() or x.dtype
+    dtype = autocast_dtype('cpu') or x.dtype
     x, weight, bias = (t.to(dtype) for t in (x, conv.weight, conv.bias))
     with torch.autocast(device_type='cpu', enabled=False):
         return DepthwiseConv2dFunction.apply(x, weight, bias,

@@ -4,11 +4,13 @@
 Autograd keeps both the first layer's output and the GELU's output of every
 MLP for backward: two tensors four times the size of the block's map, the
 largest activations of the network. :class:`GeluMlpFunction` keeps only the
-first (GELU is cheap to recompute) and runs forward and backward over
-chunks of tokens, so that on the CPU the other wide intermediates (GELU
-output, its gradient) stay in cache instead of being written to freshly
-allocated memory.
+first (GELU is cheap to recompute), on any device. On the CPU it runs
+forward and backward over chunks of tokens, so that the other wide
+intermediates (GELU output, its gradient) stay in cache instead of being
+written to freshly allocated memory.
 """
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 
@@ -86,28 +88,37 @@ def _add_product(total, a, b, dtype):
     return total.add_((a @ b).to(dtype))
 
 
-def cpu_autocast_dtype():
-    """The dtype of CPU autocast.
+def autocast_dtype(device_type):
+    """The dtype of autocast on a device type.
+
+    Args:
+        device_type (str): ``'cpu'``, ``'cuda'``, ...
 
     Returns:
-        torch.dtype | None: The autocast dtype, or None when CPU autocast
-        is off.
+        torch.dtype | None: The autocast dtype, or None when autocast is
+        off on that device type or does not support it (``'meta'``).
     """
     try:
-        enabled = torch.is_autocast_enabled('cpu')
-        dtype = torch.get_autocast_dtype('cpu')
+        enabled = torch.is_autocast_enabled(device_type)
+        dtype = torch.get_autocast_dtype(device_type)
+    except RuntimeError:  # a device type without autocast
+        return None
     except (TypeError, AttributeError):  # torch < 2.4
-        enabled = torch.is_autocast_cpu_enabled()
-        dtype = torch.get_autocast_cpu_dtype()
+        if device_type == 'cpu':
+            enabled = torch.is_autocast_cpu_enabled()
+            dtype = torch.get_autocast_cpu_dtype()
+        else:
+            enabled = torch.is_autocast_enabled()
+            dtype = torch.get_autocast_gpu_dtype()
     return dtype if enabled else None
 
 
 def gelu_mlp(x: torch.Tensor, fc1: torch.nn.Linear, fc2: torch.nn.Linear,
              approximate: str = 'none') -> torch.Tensor:
-    """``fc2(gelu(fc1(x)))`` through :class:`GeluMlpFunction`, on the CPU.
+    """``fc2(gelu(fc1(x)))`` through :class:`GeluMlpFunction`.
 
     Args:
-        x (Tensor): Tokens (..., C) on the CPU.
+        x (Tensor): Tokens (..., C).
         fc1 (nn.Linear): The first layer (C -> hidden).
         fc2 (nn.Linear): The second layer (hidden -> C).
         approximate (str): GELU's ``approximate`` argument.
@@ -115,12 +126,15 @@ def gelu_mlp(x: torch.Tensor, fc1: torch.nn.Linear, fc2: torch.nn.Linear,
 
     Returns:
         Tensor: The output (..., C), in the autocast dtype under autocast.
-        The CPU only: on CUDA the chunking has no cache to gain and this
-        path has not been measured there.
+        Chunked on the CPU only: elsewhere there is no cache to gain and
+        all tokens form one chunk.
     """
-    tokens = x.reshape(-1, x.shape[-1]).to(cpu_autocast_dtype() or x.dtype)
-    step = tokens_per_chunk(fc1.out_features)
-    with torch.autocast(device_type='cpu', enabled=False):
+    device = x.device.type
+    dtype = autocast_dtype(device)
+    tokens = x.reshape(-1, x.shape[-1]).to(dtype or x.dtype)
+    step = tokens_per_chunk(fc1.out_features) if device == 'cpu' else max(
+        1, tokens.shape[0])
+    with torch.autocast(device, enabled=False) if dtype else nullcontext():
         out = GeluMlpFunction.apply(tokens, fc1.weight, fc1.bias, fc2.weight,
                                     fc2.bias, approximate, step)
     return out.view(*x.shape[:-1], out.shape[-1])
