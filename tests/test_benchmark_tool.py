@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from benchmark_backbones import (build_backbone, main, parse_model_name,
-                                 peak_memory)
+                                 peak_memory, saved_memory)
 
 MODELS = ['l2vit-t', 'reference-t', 'swin-t', 'convnext-t', 'l2vit-t-cp']
 
@@ -26,18 +26,20 @@ def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
             assert len(times['runs']) == 2
             assert 0 < times['min'] <= times['median']
             assert record[f'{mode}_peak_mb'] > 0
+        assert record['train_saved_mb'] > 0
     # One table row per model and setting, L2ViT's own ratios are 1.
     rows = [line for line in table.splitlines() if line.startswith('| ')]
     assert len(rows) == 1 + len(records)
     assert '| l2vit-t | 2x3x64x64 |' in table
-    assert '| 1.00 | 1.00 | 1.00 |' in table
+    assert '| 1.00 | 1.00 | 1.00 | 1.00 |' in table
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     saved = json.loads(out_json.read_text())
     assert saved['machine']['threads'] == 2
     assert len(saved['results']) == len(records)
     # Activation checkpointing stores less for backward.
-    peaks = {(r['model'], r['height']): r['train_peak_mb'] for r in records}
-    assert peaks[('l2vit-t-cp', 64)] < peaks[('l2vit-t', 64)]
+    for key in ('train_peak_mb', 'train_saved_mb'):
+        mb = {(r['model'], r['height']): r[key] for r in records}
+        assert mb[('l2vit-t-cp', 64)] < mb[('l2vit-t', 64)]
 
 
 def test_peak_memory_counts_what_a_step_allocates():
@@ -48,6 +50,20 @@ def test_peak_memory_counts_what_a_step_allocates():
 
     peak = peak_memory(step, torch.device('cpu'))
     assert 8 * 2**20 <= peak < 9 * 2**20
+
+
+def test_saved_memory_counts_each_storage_once_without_parameters():
+    weight = torch.nn.Parameter(torch.ones(2**10, 2**10))  # 4 MiB
+    x = torch.ones(2**10, 2**10, requires_grad=True)  # 4 MiB
+
+    def step():
+        y = x.exp()  # exp keeps its output
+        z = y[:2**9] * y[2**9:]  # views of y: kept, its storage once
+        (z @ weight).sum().backward()  # keeps z (2 MiB) and the weight
+
+    model = torch.nn.Module()
+    model.weight = weight
+    assert saved_memory(step, model) == 4 * 2**20 + 2 * 2**20
 
 
 def test_models_are_the_named_backbones():

@@ -15,7 +15,11 @@ step above what was allocated when it started (weights, input): on CUDA from
 events of every tensor that the PyTorch profiler records with
 ``profile_memory=True`` (all allocations through PyTorch's CPU allocator,
 including kernels' workspaces), summed in time order. The profiled run is a
-separate, untimed run.
+separate, untimed run. A train step also reports the memory that autograd
+keeps for backward (each storage of a tensor saved for backward once,
+parameters excluded): the activations that dominate training memory,
+counted alike on every device, so that a CPU run tells what a model keeps
+on a GPU too (eager mode only).
 
 Models (``family-size``, size ``t``/``s``/``b``): ``l2vit`` (this package),
 ``reference`` (``l2vit_reference.py``: the authors' layers ported as they
@@ -236,6 +240,33 @@ def peak_memory(step, device):
     return peak
 
 
+def saved_memory(step, model):
+    """Measure the memory that autograd keeps for the backward of a step.
+
+    Args:
+        step (callable): A train step of :func:`make_step`.
+        model (torch.nn.Module): Its model, whose parameters do not count.
+
+    Returns:
+        int: Bytes of the storages of all tensors saved for backward during
+        the step (each storage once, however many tensors view it), but
+        the parameters'. What activation checkpointing keeps to recompute
+        a block (its input) is not a saved tensor and is not counted.
+    """
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    kept = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(kept.values())
+
+
 def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
               repeat=5, warmup=2, memory=True, timer='wall', compile_mode=None,
               log=print):
@@ -249,7 +280,8 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
         device (str): ``'cpu'`` or a CUDA device.
         repeat (int): Timed runs per model, mode and setting.
         warmup (int): Untimed runs before them.
-        memory (bool): Also measure peak memory. Defaults to True.
+        memory (bool): Also measure peak memory, and for train steps in
+            eager mode the memory kept for backward. Defaults to True.
         timer (str): ``'wall'`` (elapsed time) or ``'process'`` (CPU time
             of this process, all threads: on a CPU shared with other jobs
             it does not count the time spent waiting for a core).
@@ -267,7 +299,7 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
         ``model``, ``family``, ``size``, ``batch``, ``height``, ``width``,
         ``params`` and, per mode, ``{mode}_ms`` (dict of ``min``,
         ``median``, all ``runs`` and the runs by the other timer in
-        ``other_timer_runs``) and ``{mode}_peak_mb``.
+        ``other_timer_runs``), ``{mode}_peak_mb`` and ``train_saved_mb``.
     """
     device = torch.device(device)
     built = {name: build_backbone(name).to(device) for name in models}
@@ -320,11 +352,17 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
                 if memory:
                     rows[name][f'{mode}_peak_mb'] = peak_memory(
                         step, device) / 2**20
+                if memory and mode == 'train' and not compile_mode:
+                    rows[name]['train_saved_mb'] = saved_memory(
+                        step, built[name]) / 2**20
                 log(f'{name:12s} {batch}x{height}x{width} {mode:7s} '
                     f'min {min(runs[name]):9.1f} ms  median '
                     f'{statistics.median(runs[name]):9.1f} ms' +
                     (f'  peak {rows[name][f"{mode}_peak_mb"]:8.1f} MB'
-                     if memory else ''))
+                     if memory else '') +
+                    (f'  saved {rows[name]["train_saved_mb"]:8.1f} MB'
+                     if 'train_saved_mb' in rows[name] and mode == 'train'
+                     else ''))
         records.extend(rows.values())
     return records
 
@@ -349,9 +387,10 @@ def format_table(records):
 
     Times are min / median in ms; ``ms/MPx`` is the min forward time per
     million input pixels (batch included), ``MB/MPx`` the train step's peak
-    memory per million pixels. The last columns divide the L2ViT of the same
-    size and setting by the row's model (from min times): below 1 means
-    L2ViT is faster or smaller.
+    memory per million pixels, ``train saved MB`` the memory kept for
+    backward. The last columns divide the L2ViT of the same size and
+    setting by the row's model (from min times): below 1 means L2ViT is
+    faster or smaller.
 
     Args:
         records (list[dict]): Records of :func:`benchmark`.
@@ -361,9 +400,9 @@ def format_table(records):
     """
     lines = [
         '| model | input | fwd ms (min / med) | train ms (min / med) | '
-        'fwd peak MB | train peak MB | fwd ms/MPx | train MB/MPx | '
-        'L2ViT / this: fwd | train | train MB |',
-        '|---|---|---|---|---|---|---|---|---|---|---|'
+        'fwd peak MB | train peak MB | train saved MB | fwd ms/MPx | '
+        'train MB/MPx | L2ViT / this: fwd | train | train MB | saved MB |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
 
     def times(record, mode):
@@ -381,11 +420,13 @@ def format_table(records):
             f'| {r["model"]} | {r["batch"]}x3x{r["height"]}x{r["width"]} | '
             f'{times(r, "forward")} | {times(r, "train")} | '
             f'{number(r.get("forward_peak_mb"))} | {number(train_mb)} | '
+            f'{number(r.get("train_saved_mb"))} | '
             f'{number(fwd and fwd["min"] / mpx, ".1f")} | '
             f'{number(train_mb and train_mb / mpx)} | '
             f'{_ratio(records, r, "forward_ms")} | '
             f'{_ratio(records, r, "train_ms")} | '
-            f'{_ratio(records, r, "train_peak_mb")} |')
+            f'{_ratio(records, r, "train_peak_mb")} | '
+            f'{_ratio(records, r, "train_saved_mb")} |')
     return '\n'.join(lines)
 
 
@@ -490,7 +531,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-memory',
         action='store_true',
-        help='skip the (untimed, profiled) peak-memory runs')
+        help='skip the (untimed, profiled) memory runs')
     parser.add_argument(
         '--compile',
         nargs='?',
