@@ -59,12 +59,14 @@ def linear_attention_state(k: torch.Tensor, v: torch.Tensor,
     return _key_value_sums(k, v, temperature)[1]
 
 
-def _numerators_and_denominators(q: torch.Tensor,
-                                 state: torch.Tensor) -> torch.Tensor:
-    """``q @ state`` in the state's dtype: (B, heads, N, d + 1), the
-    numerators and, last, the unclamped denominators."""
+def _read(q: torch.Tensor, state: torch.Tensor, min_denominator: float):
+    """The attended values in the state's dtype and the unclamped
+    denominators (B, heads, N, 1), a view of one ``q @ state``."""
     with torch.autocast(device_type=q.device.type, enabled=False):
-        return q.to(state.dtype) @ state
+        out = q.to(state.dtype) @ state
+    denominators = out[..., -1:]
+    return out[..., :-1] / denominators.clamp(min=min_denominator), \
+        denominators
 
 
 def linear_attention_read(q: torch.Tensor, state: torch.Tensor,
@@ -83,9 +85,7 @@ def linear_attention_read(q: torch.Tensor, state: torch.Tensor,
     Returns:
         Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
     """
-    out = _numerators_and_denominators(q, state)
-    out = out[..., :-1] / out[..., -1:].clamp(min=min_denominator)
-    return out.to(q.dtype)
+    return _read(q, state, min_denominator)[0].to(q.dtype)
 
 
 class LinearAttentionFunction(torch.autograd.Function):
@@ -103,9 +103,9 @@ class LinearAttentionFunction(torch.autograd.Function):
     def forward(ctx, q, k, v, temperature, min_denominator):
         v = v.contiguous()
         kv, state = _key_value_sums(k, v, temperature)
-        out = _numerators_and_denominators(q, state)
-        denominators = out[..., -1:].contiguous()
-        out = out[..., :-1] / denominators.clamp(min=min_denominator)
+        out, denominators = _read(q, state, min_denominator)
+        # A copy: a view would keep all of ``q @ state`` for backward.
+        denominators = denominators.contiguous()
         ctx.save_for_backward(q, k, v, temperature, kv, state, denominators)
         ctx.min_denominator = min_denominator
         return out.to(q.dtype)
