@@ -37,14 +37,26 @@ def test_token_chunks_cover_the_map(monkeypatch):
     assert torch.equal(torch.cat(chunks), x.view(-1, 8))
 
 
-def test_chunks_only_in_cpu_eager_inference():
+def test_chunks_only_in_cpu_eager_inference(monkeypatch):
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 16)
     branch = torch.nn.Linear(4, 4).eval()
     x = torch.randn(2, 3, 3, 4)
     with torch.no_grad():
-        assert runs_in_chunks(x, branch)
-        assert not runs_in_chunks(x.transpose(1, 2), branch)
-        assert not runs_in_chunks(x, branch.train())
-    assert not runs_in_chunks(x, branch.eval())
+        assert runs_in_chunks(x, branch, width=4)
+        assert not runs_in_chunks(x.transpose(1, 2), branch, width=4)
+        assert not runs_in_chunks(x, branch.train(), width=4)
+    assert not runs_in_chunks(x, branch.eval(), width=4)
+
+
+def test_chunks_only_on_maps_of_more_than_two_chunks(monkeypatch):
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 6 * 16)
+    branch = torch.nn.Linear(4, 4).eval()
+    with torch.no_grad():
+        # 16 tokens a chunk of width 6: 32 tokens go whole, 33 in chunks;
+        # 19 tokens a chunk of width 5: 33 tokens go whole.
+        assert not runs_in_chunks(torch.randn(2, 4, 4, 4), branch, width=6)
+        assert runs_in_chunks(torch.randn(3, 11, 1, 4), branch, width=6)
+        assert not runs_in_chunks(torch.randn(3, 11, 1, 4), branch, width=5)
 
 
 @pytest.mark.parametrize('size', [(224, 224), (100, 132)])

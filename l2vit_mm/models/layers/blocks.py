@@ -57,7 +57,8 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
 
 
 def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
-                       drop_path: nn.Module, split: Callable) -> torch.Tensor:
+                       drop_path: nn.Module, split: Callable,
+                       width: int) -> torch.Tensor:
     """Return ``x + drop_path(branch(norm(x)))``.
 
     In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
@@ -71,14 +72,16 @@ def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
         branch (nn.Module): The branch; it must mix tokens only inside the
             chunks that ``split`` makes.
         drop_path (nn.Module): Drop path (or identity) on the branch.
-        split (Callable): Maps ``x`` to views of it covering it without
-            overlap.
+        split (Callable): Maps ``x`` and ``width=width`` to views of ``x``
+            covering it without overlap.
+        width (int): Elements per token of the branch's widest
+            intermediate.
 
     Returns:
         Tensor: The sum, of the shape of ``x``.
     """
-    if runs_in_chunks(x, branch):
-        for chunk in split(x):
+    if runs_in_chunks(x, branch, width):
+        for chunk in split(x, width=width):
             chunk.add_(branch(norm(chunk)))
         return x
     return add_residual(x, drop_path(branch(norm(x))))
@@ -110,9 +113,10 @@ def add_local_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
         Tensor: The sum, of the shape of ``x``.
     """
     H, W = x.shape[1:3]
-    if H * W <= tokens_per_chunk(width) or not runs_in_chunks(x, branch):
-        split = partial(image_chunks, width=width)
-        return add_prenorm_branch(x, norm, branch, drop_path, split)
+    if H * W <= tokens_per_chunk(width) or not runs_in_chunks(
+            x, branch, width):
+        return add_prenorm_branch(x, norm, branch, drop_path, image_chunks,
+                                  width)
     halo = branch.halo
     rows = max(halo, tokens_per_chunk(width) // W)
     for image in x.split(1):
@@ -302,9 +306,8 @@ class _CheckpointedBlock(BaseModule):
 
     def _add_mlp(self, x: torch.Tensor) -> torch.Tensor:
         """``x + drop_path(mlp(norm2(x)))``, the last step of every block."""
-        split = partial(token_chunks, width=self.mlp.fc1.out_features)
         return add_prenorm_branch(x, self.norm2, self.mlp, self.drop_path,
-                                  split)
+                                  token_chunks, self.mlp.fc1.out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the block on a channels-last map (B, H, W, C)."""
@@ -356,12 +359,9 @@ class LWABlock(_CheckpointedBlock):
     def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
         """``x + drop_path(attn(norm1(x)))``; in CPU inference by chunks of
         whole rows of windows."""
-        split = partial(
-            window_row_chunks,
-            window_size=self.attn.window_size,
-            width=3 * x.shape[-1])
+        split = partial(window_row_chunks, window_size=self.attn.window_size)
         return add_prenorm_branch(x, self.norm1, self.attn, self.drop_path,
-                                  split)
+                                  split, 3 * x.shape[-1])
 
 
 class LGABlock(_CheckpointedBlock):
@@ -408,10 +408,9 @@ class LGABlock(_CheckpointedBlock):
         large for one chunk attend in two passes over chunks of tokens."""
         B, H, W, C = x.shape
         if H * W <= tokens_per_chunk(3 * C) or not runs_in_chunks(
-                x, self.attn):
-            split = partial(image_chunks, width=3 * C)
+                x, self.attn, 3 * C):
             return add_prenorm_branch(x, self.norm1, self.attn,
-                                      self.drop_path, split)
+                                      self.drop_path, image_chunks, 3 * C)
         for image in x.view(B, H * W, C):
             self.attn.add_in_chunks_(image, self.norm1,
                                      token_chunks(image, 3 * C))

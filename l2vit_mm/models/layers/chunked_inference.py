@@ -12,7 +12,10 @@ attention: whole rows of windows) gives the same result chunk by chunk.
 Running it so keeps
 the wide intermediates (the MLP's hidden layer, q/k/v) in cache instead of
 writing them to freshly allocated memory and reading them back, and the sum
-is added into ``x`` in place (see ``blocks.add_prenorm_branch``).
+is added into ``x`` in place (see ``blocks.add_prenorm_branch``). Only maps
+of more than :data:`WHOLE_MAP_CHUNKS` chunks run so: smaller ones gain
+nothing from the cache and would pay more operator calls and smaller
+matmuls.
 """
 from typing import List
 
@@ -23,25 +26,36 @@ import torch.nn as nn
 # measured on a 2-core Xeon, larger chunks lose the cache and smaller ones
 # pay more operator calls.
 CHUNK_ELEMENTS = 3 * 2**19
+# A branch runs in chunks only on a map of more tokens than this many chunks
+# hold (an intermediate of more than 12 MiB in float32): measured on the
+# same CPU, L2ViT-T's later stages ran faster on whole maps (A/B in one
+# process: 8x224 forward 2-3% faster with stages 3 and 4 whole, 800x1216
+# 1-2% with stage 4 whole).
+WHOLE_MAP_CHUNKS = 2
 
 
-def runs_in_chunks(x: torch.Tensor, branch: nn.Module) -> bool:
+def runs_in_chunks(x: torch.Tensor, branch: nn.Module, width: int) -> bool:
     """Whether a residual branch may run chunk by chunk, in place.
 
     Only in eager CPU inference: no autograd (nothing is kept for backward),
     eval mode (drop path is the identity), a contiguous map, and neither
     tracing (FLOP counting, ONNX export) nor compiling, which want one
-    graph of whole-map operators.
+    graph of whole-map operators; and only on a map of more tokens than
+    :data:`WHOLE_MAP_CHUNKS` chunks hold.
 
     Args:
-        x (Tensor): The map the branch reads and adds to.
+        x (Tensor): The map the branch reads and adds to (..., C).
         branch (nn.Module): The branch.
+        width (int): Elements per token of the branch's widest
+            intermediate.
 
     Returns:
         bool: True when the chunked path is taken.
     """
+    tokens = x.numel() // x.shape[-1]
     return (eager_on_cpu(x) and not torch.is_grad_enabled()
-            and not branch.training and x.is_contiguous())
+            and not branch.training and x.is_contiguous()
+            and tokens > WHOLE_MAP_CHUNKS * tokens_per_chunk(width))
 
 
 def eager_on_cpu(x: torch.Tensor) -> bool:
