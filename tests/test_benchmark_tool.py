@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-from benchmark_backbones import (build_backbone, main, parse_model_name,
-                                 peak_memory, saved_memory)
+from benchmark_backbones import (build_backbone, format_table, main,
+                                 parse_model_name, peak_memory, saved_memory)
 
 MODELS = ['l2vit-t', 'reference-t', 'swin-t', 'convnext-t', 'l2vit-t-cp']
 
@@ -31,7 +31,7 @@ def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
     rows = [line for line in table.splitlines() if line.startswith('| ')]
     assert len(rows) == 1 + len(records)
     assert '| l2vit-t | 2x3x64x64 |' in table
-    assert '| 1.00 | 1.00 | 1.00 | 1.00 |' in table
+    assert '| 1.00 / 1.00 | 1.00 / 1.00 | 1.00 | 1.00 |' in table
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     saved = json.loads(out_json.read_text())
     assert saved['machine']['threads'] == 2
@@ -40,6 +40,32 @@ def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
     for key in ('train_peak_mb', 'train_saved_mb'):
         mb = {(r['model'], r['height']): r[key] for r in records}
         assert mb[('l2vit-t-cp', 64)] < mb[('l2vit-t', 64)]
+
+
+def test_time_ratios_of_min_times_and_of_runs_of_the_same_round():
+    def record(model, family, forward_runs, train_peak_mb):
+        return dict(
+            model=model,
+            family=family,
+            size='tiny',
+            batch=1,
+            height=64,
+            width=64,
+            forward_ms=dict(
+                min=min(forward_runs),
+                median=sorted(forward_runs)[1],
+                runs=forward_runs),
+            train_peak_mb=train_peak_mb)
+
+    # The other model has one lucky run: its min time makes L2ViT look 2x
+    # slower, while in every other round L2ViT took half its time.
+    table = format_table([
+        record('l2vit-t', 'l2vit', [10., 10., 10.], 50.),
+        record('reference-t', 'reference', [5., 20., 20.], 100.),
+    ])
+    rows = {line.split(' | ')[0]: line for line in table.splitlines()}
+    assert rows['| reference-t'].endswith('| 2.00 / 0.50 | - | 0.50 | - |')
+    assert rows['| l2vit-t'].endswith('| 1.00 / 1.00 | - | 1.00 | - |')
 
 
 def test_peak_memory_counts_what_a_step_allocates():

@@ -369,14 +369,22 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
 
 def _ratio(records, record, key):
     """``key`` of the L2ViT of the same size and setting over ``record``'s.
+
+    Times give two ratios, ``min / paired``: of the min times, and the
+    median over repeats of the ratio of the two models' runs of the same
+    round (runs are interleaved, so a round's runs saw the same state of
+    the machine: the paired ratio cancels drift that min times keep, such
+    as one lucky run of one model).
     """
     for other in records:
         if (other['family'] == 'l2vit' and other['size'] == record['size']
                 and all(other[k] == record[k]
                         for k in ('batch', 'height', 'width'))):
             mine, theirs = other.get(key), record.get(key)
-            if isinstance(mine, dict):
-                mine, theirs = mine['min'], theirs['min']
+            if isinstance(mine, dict) and theirs:
+                paired = statistics.median(
+                    a / b for a, b in zip(mine['runs'], theirs['runs']))
+                return f'{mine["min"] / theirs["min"]:.2f} / {paired:.2f}'
             if mine is not None and theirs:
                 return f'{mine / theirs:.2f}'
     return '-'
@@ -389,8 +397,8 @@ def format_table(records):
     million input pixels (batch included), ``MB/MPx`` the train step's peak
     memory per million pixels, ``train saved MB`` the memory kept for
     backward. The last columns divide the L2ViT of the same size and
-    setting by the row's model (from min times): below 1 means L2ViT is
-    faster or smaller.
+    setting by the row's model, times as ``min / paired`` (see
+    :func:`_ratio`): below 1 means L2ViT is faster or smaller.
 
     Args:
         records (list[dict]): Records of :func:`benchmark`.
@@ -401,7 +409,8 @@ def format_table(records):
     lines = [
         '| model | input | fwd ms (min / med) | train ms (min / med) | '
         'fwd peak MB | train peak MB | train saved MB | fwd ms/MPx | '
-        'train MB/MPx | L2ViT / this: fwd | train | train MB | saved MB |',
+        'train MB/MPx | L2ViT / this: fwd (min / paired) | '
+        'train (min / paired) | train MB | saved MB |',
         '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
 
