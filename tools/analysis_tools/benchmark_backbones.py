@@ -7,7 +7,9 @@ the mean of all outputs, train mode; no optimizer), as min and median over
 ``--repeat`` runs after ``--warmup`` runs, and the peak memory of each. Runs
 of different models are interleaved (model order rotated every repeat), so
 that load from other processes spreads over all of them alike: compare
-ratios taken in one run, not absolute times of different runs.
+ratios taken in one run, not absolute times of different runs. The table
+gives each time ratio twice, of the min times and paired (the median of
+the ratios of runs of the same repeat).
 
 Peak memory is the largest amount of memory allocated at any moment of the
 step above what was allocated when it started (weights, input): on CUDA from
