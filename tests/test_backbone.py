@@ -234,3 +234,51 @@ def test_stem_folds_eval_batchnorm():
     for name, grad in plain_grads.items():
         error = (folded_grads[name] - grad).abs().max() / grad.abs().max()
         assert error < 1e-5, (name, error)
+
+
+def graph_node_names(tensors):
+    """Names of all autograd nodes behind ``tensors``."""
+    names, stack, seen = set(), [t.grad_fn for t in tensors], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def test_recompute_in_backward_off_keeps_more_for_the_same_results():
+    torch.manual_seed(0)
+    lean = small(out_indices=(0, 1, 2, 3))
+    plain = small(out_indices=(0, 1, 2, 3), recompute_in_backward=False)
+    plain.load_state_dict(lean.state_dict())
+    x = torch.randn(2, 3, 45, 61)
+    results = []
+    for model in (lean, plain):
+        kept = {}
+
+        def pack(t):
+            if not isinstance(t, torch.nn.Parameter):
+                kept[t.untyped_storage().data_ptr()] = \
+                    t.untyped_storage().nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model.train()(x)
+        nodes = graph_node_names(out)
+        sum(o.square().mean() for o in out).backward()
+        results.append((out, {n: p.grad for n, p in model.named_parameters()},
+                        nodes, sum(kept.values())))
+    out_a, grad_a, nodes_a, kept_a = results[0]
+    out_b, grad_b, nodes_b, kept_b = results[1]
+    functions = {'GeluMlpFunctionBackward', 'LinearAttentionFunctionBackward'}
+    assert functions <= nodes_a and not functions & nodes_b
+    assert kept_b > 1.2 * kept_a
+    for a, b in zip(out_a, out_b):
+        torch.testing.assert_close(a, b)
+    for name in grad_a:
+        scale = grad_a[name].abs().max().item()
+        torch.testing.assert_close(
+            grad_a[name], grad_b[name], rtol=0, atol=1e-4 * scale, msg=name)

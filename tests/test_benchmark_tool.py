@@ -98,10 +98,18 @@ def test_models_are_the_named_backbones():
     assert type(build_backbone('reference-t')).__name__ == 'ReferenceL2ViT'
     assert build_backbone('l2vit-s').embed_dims == [96, 192, 384, 768]
     assert build_backbone('l2vit-t-cp').stages[0][0].with_cp
+    assert parse_model_name('l2vit-t-norecompute') == ('l2vit-norecompute',
+                                                       'tiny')
+    plain = build_backbone('l2vit-t-norecompute').stages[0][1]
+    assert not plain.with_cp and not plain.mlp.recompute_in_backward
+    assert not plain.attn.recompute_in_backward
+    assert build_backbone('l2vit-t').stages[0][1].attn.recompute_in_backward
 
 
 @pytest.mark.parametrize('argv, message', [
     (['--models', 'resnet-t'], "unknown model 'resnet-t'"),
+    (['--models', 'l2vit-t-fast'], "unknown model 'l2vit-t-fast'"),
+    (['--models', 'swin-t-cp'], "unknown model 'swin-t-cp'"),
     (['--sizes', '0x224'], 'size must be S or HxW'),
     (['--sizes', '224', '448', '--batch', '1', '2', '3'],
      '--batch needs one value or one per size'),

@@ -20,14 +20,17 @@ including kernels' workspaces), summed in time order. The profiled run is a
 separate, untimed run. A train step also reports the memory that autograd
 keeps for backward (each storage of a tensor saved for backward once,
 parameters excluded): the activations that dominate training memory,
-counted alike on every device, so that a CPU run tells what a model keeps
-on a GPU too (eager mode only).
+counted alike on every device, so that an fp32 CPU run tells what a model
+keeps on a GPU too (eager mode only; autocast casts different operators
+on the CPU and on CUDA).
 
 Models (``family-size``, size ``t``/``s``/``b``): ``l2vit`` (this package),
 ``reference`` (``l2vit_reference.py``: the authors' layers ported as they
 are, the baseline of the speed-up), ``swin`` and ``convnext``
-(mmpretrain's ``SwinTransformer`` and ``ConvNeXt``). All return the maps of
-the four stages (``out_indices=(0, 1, 2, 3)``) with drop path off.
+(mmpretrain's ``SwinTransformer`` and ``ConvNeXt``); L2ViT's variants
+``l2vit-SIZE-cp`` (``with_cp=True``) and ``l2vit-SIZE-norecompute``
+(``recompute_in_backward=False``). All return the maps of the four stages
+(``out_indices=(0, 1, 2, 3)``) with drop path off.
 
 Examples::
 
@@ -59,6 +62,10 @@ SIZE_NAMES = {'t': 'tiny', 's': 'small', 'b': 'base'}
 DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 MODES = ('forward', 'train')
 OUT_INDICES = (0, 1, 2, 3)
+L2VIT_VARIANTS = {
+    'cp': dict(with_cp=True),
+    'norecompute': dict(recompute_in_backward=False)
+}
 
 
 def parse_model_name(name):
@@ -67,22 +74,27 @@ def parse_model_name(name):
     Args:
         name (str): ``family-size`` with a family of :data:`FAMILIES` and a
             size of ``t``, ``s``, ``b`` (or ``tiny``, ``small``, ``base``);
-            ``l2vit-SIZE-cp`` is L2ViT with ``with_cp=True``.
+            ``l2vit-SIZE-VARIANT`` is L2ViT with the arguments of
+            :data:`L2VIT_VARIANTS` ``[VARIANT]``.
 
     Returns:
-        tuple[str, str]: The family (``'l2vit-cp'`` for the checkpointed
-        variant) and the full size name, e.g. ``('swin', 'tiny')``.
+        tuple[str, str]: The family (``'l2vit-VARIANT'`` for a variant) and
+        the full size name, e.g. ``('swin', 'tiny')``.
     """
     family, _, size = name.lower().partition('-')
-    if family == 'l2vit' and size.endswith('-cp'):
-        family, size = 'l2vit-cp', size[:-len('-cp')]
+    size, _, variant = size.partition('-')
+    if family == 'l2vit' and variant in L2VIT_VARIANTS:
+        family = f'l2vit-{variant}'
+    elif variant:
+        family = None
     size = SIZE_NAMES.get(size, size)
-    if (family not in FAMILIES + ('l2vit-cp', )
-            or size not in SIZE_NAMES.values()):
+    if family not in FAMILIES + tuple(
+            f'l2vit-{v}' for v in L2VIT_VARIANTS) or size not in \
+            SIZE_NAMES.values():
         raise argparse.ArgumentTypeError(
             f'unknown model {name!r}: use family-size with family in '
             f'{FAMILIES} and size in {sorted(SIZE_NAMES)}, or '
-            'l2vit-SIZE-cp')
+            f'l2vit-SIZE-VARIANT with VARIANT in {sorted(L2VIT_VARIANTS)}')
     return family, size
 
 
@@ -98,8 +110,9 @@ def build_backbone(name):
     family, size = parse_model_name(name)
     if family.startswith('l2vit'):
         from l2vit_mm import L2ViT
+        variant = family.partition('-')[2]
         return L2ViT(
-            size, out_indices=OUT_INDICES, with_cp=family == 'l2vit-cp')
+            size, out_indices=OUT_INDICES, **L2VIT_VARIANTS.get(variant, {}))
     if family == 'reference':
         from l2vit_mm import L2ViT
         arch = L2ViT.parse_arch(size)
@@ -509,7 +522,8 @@ def parse_args(argv=None):
         nargs='+',
         default=['l2vit-t', 'reference-t', 'swin-t', 'convnext-t'],
         help='family-size names, family in ' + ', '.join(FAMILIES) +
-        ', size in t, s, b')
+        ', size in t, s, b; l2vit-SIZE-VARIANT, VARIANT in ' +
+        ', '.join(L2VIT_VARIANTS))
     parser.add_argument(
         '--sizes',
         nargs='+',

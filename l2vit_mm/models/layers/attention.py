@@ -126,6 +126,10 @@ class LinearAttention(BaseModule):
         num_heads (int): Number of attention heads.
         min_denominator (float): Lower clamp of the normaliser, 100 in the
             authors' implementation. Defaults to 100.
+        recompute_in_backward (bool): In eager training, keep q, k, v in
+            their dtype and recompute the numerators in backward
+            (:class:`LinearAttentionFunction`) instead of keeping autograd's
+            float32 copies. Defaults to True.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -133,10 +137,12 @@ class LinearAttention(BaseModule):
                  embed_dims,
                  num_heads,
                  min_denominator=100.,
+                 recompute_in_backward=True,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.num_heads = num_heads
         self.min_denominator = min_denominator
+        self.recompute_in_backward = recompute_in_backward
         head_dims = embed_dims // num_heads
         self.temperature = nn.Parameter(
             torch.full((num_heads, 1, 1), head_dims**-0.5))
@@ -157,7 +163,8 @@ class LinearAttention(BaseModule):
                                C // self.num_heads)
         q, k, v = split_heads(qkv)
         out = linear_attention_core(
-            F.relu(q), F.relu(k), v, self.temperature, self.min_denominator)
+            F.relu(q), F.relu(k), v, self.temperature, self.min_denominator,
+            self.recompute_in_backward)
         return self.proj(out.transpose(1, 2).reshape(B, H, W, C))
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:

@@ -269,10 +269,14 @@ class Mlp(BaseModule):
     Args:
         embed_dims (int): Number of input and output channels.
         hidden_dims (int): Number of hidden channels.
+        recompute_in_backward (bool): In eager training, recompute GELU in
+            backward instead of keeping its output (:func:`gelu_mlp`).
+            Defaults to True.
     """
 
-    def __init__(self, embed_dims, hidden_dims):
+    def __init__(self, embed_dims, hidden_dims, recompute_in_backward=True):
         super().__init__()
+        self.recompute_in_backward = recompute_in_backward
         self.fc1 = nn.Linear(embed_dims, hidden_dims)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
@@ -280,11 +284,12 @@ class Mlp(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Transform each token of a (..., C) tensor.
 
-        Eager training goes through :func:`gelu_mlp` (the same result;
-        GELU recomputed in backward instead of stored, and on the CPU
-        chunks of tokens kept in cache).
+        With ``recompute_in_backward``, eager training goes through
+        :func:`gelu_mlp` (the same result; GELU recomputed in backward
+        instead of stored, and on the CPU chunks of tokens kept in
+        cache).
         """
-        if trains_eagerly(x, self.fc1.weight):
+        if self.recompute_in_backward and trains_eagerly(x, self.fc1.weight):
             return gelu_mlp(x, self.fc1, self.fc2, self.act.approximate)
         return self.fc2(self.act(self.fc1(x)))
 
@@ -330,6 +335,7 @@ class LWABlock(_CheckpointedBlock):
             Defaults to 4.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         with_cp (bool): Use activation checkpointing. Defaults to False.
+        recompute_in_backward (bool): See :class:`Mlp`. Defaults to True.
     """
 
     def __init__(self,
@@ -338,7 +344,8 @@ class LWABlock(_CheckpointedBlock):
                  window_size,
                  mlp_ratio=4.,
                  drop_path=0.,
-                 with_cp=False):
+                 with_cp=False,
+                 recompute_in_backward=True):
         super().__init__(with_cp=with_cp)
         self.cpe = nn.ModuleList(
             [ConvPosEnc(embed_dims),
@@ -348,7 +355,8 @@ class LWABlock(_CheckpointedBlock):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else \
             nn.Identity()
         self.norm2 = nn.LayerNorm(embed_dims)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
+                       recompute_in_backward)
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)
@@ -377,6 +385,8 @@ class LGABlock(_CheckpointedBlock):
             Defaults to 4.
         drop_path (float): Stochastic depth rate. Defaults to 0.
         with_cp (bool): Use activation checkpointing. Defaults to False.
+        recompute_in_backward (bool): See :class:`Mlp` and
+            :class:`LinearAttention`. Defaults to True.
     """
 
     def __init__(self,
@@ -384,17 +394,20 @@ class LGABlock(_CheckpointedBlock):
                  num_heads,
                  mlp_ratio=4.,
                  drop_path=0.,
-                 with_cp=False):
+                 with_cp=False,
+                 recompute_in_backward=True):
         super().__init__(with_cp=with_cp)
         self.cpe = nn.ModuleList([ConvPosEnc(embed_dims)])
         self.norm1 = nn.LayerNorm(embed_dims)
-        self.attn = LinearAttention(embed_dims, num_heads)
+        self.attn = LinearAttention(
+            embed_dims, num_heads, recompute_in_backward=recompute_in_backward)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else \
             nn.Identity()
         self.norm3 = nn.LayerNorm(embed_dims)
         self.local_mp = LocalConcentration(embed_dims)
         self.norm2 = nn.LayerNorm(embed_dims)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio))
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
+                       recompute_in_backward)
 
     def _body(self, x: torch.Tensor) -> torch.Tensor:
         x = self.cpe[0](x)

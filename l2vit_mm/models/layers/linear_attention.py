@@ -138,13 +138,17 @@ class LinearAttentionFunction(torch.autograd.Function):
                 grad_temperature.to(temperature.dtype), None)
 
 
-def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+def linear_attention_core(q: torch.Tensor,
+                          k: torch.Tensor,
+                          v: torch.Tensor,
                           temperature: torch.Tensor,
-                          min_denominator: float) -> torch.Tensor:
+                          min_denominator: float,
+                          recompute_in_backward: bool = True) -> torch.Tensor:
     """The enhanced linear attention of L2ViT for non-negative ``q``, ``k``.
 
-    In eager training through :class:`LinearAttentionFunction` (the same
-    result and gradients, less memory kept for backward).
+    In eager training with ``recompute_in_backward`` through
+    :class:`LinearAttentionFunction` (the same result and gradients, less
+    memory kept for backward).
 
     Args:
         q (Tensor): Queries (B, heads, N, d), non-negative.
@@ -152,11 +156,14 @@ def linear_attention_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         v (Tensor): Values (B, heads, N, d).
         temperature (Tensor): Per-head scale of shape (heads, 1, 1).
         min_denominator (float): Lower clamp of the denominator.
+        recompute_in_backward (bool): Whether eager training goes through
+            :class:`LinearAttentionFunction`; False: autograd's own
+            backward. Defaults to True.
 
     Returns:
         Tensor: The attended values (B, heads, N, d) in the dtype of ``q``.
     """
-    if trains_eagerly(q, k, v, temperature):
+    if recompute_in_backward and trains_eagerly(q, k, v, temperature):
         return LinearAttentionFunction.apply(q, k, v, temperature,
                                              min_denominator)
     state = linear_attention_state(k, v, temperature)
