@@ -5,6 +5,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from l2vit_mm import L2ViT
 from l2vit_mm.models.layers import LGABlock, LWABlock
+from tests.test_linear_attention import kept_storages
 
 TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[2, 2, 2, 2],
                  num_heads=[1, 2, 4, 8])
@@ -257,20 +258,13 @@ def test_recompute_in_backward_off_keeps_more_for_the_same_results():
     x = torch.randn(2, 3, 45, 61)
     results = []
     for model in (lean, plain):
-        kept = {}
-
-        def pack(t):
-            if not isinstance(t, torch.nn.Parameter):
-                kept[t.untyped_storage().data_ptr()] = \
-                    t.untyped_storage().nbytes()
-            return t
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = model.train()(x)
+        outs = []
+        kept = kept_storages(lambda: outs.append(model.train()(x)))
+        out, = outs
         nodes = graph_node_names(out)
         sum(o.square().mean() for o in out).backward()
         results.append((out, {n: p.grad for n, p in model.named_parameters()},
-                        nodes, sum(kept.values())))
+                        nodes, sum(nbytes for nbytes, _ in kept)))
     out_a, grad_a, nodes_a, kept_a = results[0]
     out_b, grad_b, nodes_b, kept_b = results[1]
     functions = {'GeluMlpFunctionBackward', 'LinearAttentionFunctionBackward'}
