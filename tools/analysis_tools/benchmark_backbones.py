@@ -83,19 +83,15 @@ def parse_model_name(name):
     """
     family, _, size = name.lower().partition('-')
     size, _, variant = size.partition('-')
-    if family == 'l2vit' and variant in L2VIT_VARIANTS:
-        family = f'l2vit-{variant}'
-    elif variant:
-        family = None
     size = SIZE_NAMES.get(size, size)
-    if family not in FAMILIES + tuple(
-            f'l2vit-{v}' for v in L2VIT_VARIANTS) or size not in \
-            SIZE_NAMES.values():
+    if (family not in FAMILIES or size not in SIZE_NAMES.values()
+            or variant and (family != 'l2vit'
+                            or variant not in L2VIT_VARIANTS)):
         raise argparse.ArgumentTypeError(
             f'unknown model {name!r}: use family-size with family in '
             f'{FAMILIES} and size in {sorted(SIZE_NAMES)}, or '
             f'l2vit-SIZE-VARIANT with VARIANT in {sorted(L2VIT_VARIANTS)}')
-    return family, size
+    return f'{family}-{variant}' if variant else family, size
 
 
 def build_backbone(name):
