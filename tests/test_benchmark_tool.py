@@ -1,11 +1,17 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """tools/analysis_tools/benchmark_backbones.py on small inputs."""
 import json
+import re
+import shlex
 
+import benchmark_backbones
 import pytest
 import torch
 from benchmark_backbones import (build_backbone, format_table, main,
-                                 parse_model_name, peak_memory, saved_memory)
+                                 parse_args, parse_model_name, peak_memory,
+                                 saved_memory)
+
+from tests.conftest import REPO
 
 MODELS = ['l2vit-t', 'reference-t', 'swin-t', 'convnext-t', 'l2vit-t-cp']
 
@@ -154,3 +160,35 @@ def test_compile_runs_every_model_through_torch_compile(monkeypatch, capsys):
                         ('SwinTransformer', 'reduce-overhead')]
     assert len(records) == 2
     assert 'torch.compile reduce-overhead' in capsys.readouterr().out
+
+
+def documented_commands():
+    """The arguments of every benchmark command in the docs.
+
+    Returns:
+        list[tuple[str, list[str]]]: (where, argv) per command of README.md,
+        docs/benchmark.md and the tool's docstring, continuation lines
+        joined, comments cut, the shell loop's ``$d`` read as ``bf16``.
+    """
+    texts = {
+        path: (REPO / path).read_text()
+        for path in ('README.md', 'docs/benchmark.md')
+    }
+    texts['benchmark_backbones.__doc__'] = benchmark_backbones.__doc__
+    commands = []
+    for where, text in texts.items():
+        for line in re.sub(r'\\\n\s*', ' ', text).splitlines():
+            _, tool, args = line.partition('benchmark_backbones.py ')
+            if tool and not line.lstrip().startswith(('`', '(')):
+                args = args.split(' #')[0].replace('$d', 'bf16')
+                commands.append((where, shlex.split(args)))
+    return commands
+
+
+def test_documented_commands_are_valid(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    commands = documented_commands()
+    assert len(commands) >= 10
+    for where, argv in commands:
+        args = parse_args(argv)
+        assert args.repeat >= 1, (where, argv)
