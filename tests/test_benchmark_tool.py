@@ -11,13 +11,16 @@ from benchmark_backbones import (build_backbone, format_table, main,
                                  parse_args, parse_model_name, peak_memory,
                                  saved_memory)
 
+from l2vit_mm.utils import atomic_write
 from tests.conftest import REPO
 
 MODELS = ['l2vit-t', 'reference-t', 'swin-t', 'convnext-t', 'l2vit-t-cp']
 
 
 def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
-    png, out_json = tmp_path / 'bench.png', tmp_path / 'bench.json'
+    # Missing folders of the outputs are created.
+    png = tmp_path / 'plots' / 'cpu' / 'bench.png'
+    out_json = tmp_path / 'runs' / 'bench.json'
     records = main([
         '--models', *MODELS, '--sizes', '64', '48x80', '--batch', '2', '1',
         '--repeat', '2', '--warmup', '1', '--threads', '2', '--out-png',
@@ -39,6 +42,9 @@ def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
     assert '| l2vit-t | 2x3x64x64 |' in table
     assert '| 1.00 / 1.00 | 1.00 / 1.00 | 1.00 | 1.00 |' in table
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert sorted(p.name for p in tmp_path.rglob('*')) == [
+        'bench.json', 'bench.png', 'cpu', 'plots', 'runs'
+    ]
     saved = json.loads(out_json.read_text())
     assert saved['machine']['threads'] == 2
     assert len(saved['results']) == len(records)
@@ -133,6 +139,69 @@ def test_bad_arguments_name_the_problem(argv, message, capsys):
     with pytest.raises(SystemExit) as error:
         main(argv + ['--repeat', '1', '--warmup', '0'])
     assert message in str(error.value) + capsys.readouterr().err
+
+
+def unwritable_outputs(tmp_path):
+    """(flag, path, message) of outputs the tool must refuse up front."""
+    folder = tmp_path / 'a_folder'
+    folder.mkdir()
+    plain = tmp_path / 'a_file'
+    plain.write_text('not a folder')
+    return [
+        ('--out-png', folder, f'cannot write --out-png {folder}: Is a '
+         'directory'),
+        ('--out-json', plain / 'sub' / 'bench.json',
+         f'cannot write --out-json {plain}/sub/bench.json: Not a directory: '
+         f'{plain}'),
+        ('--out-png', tmp_path / 'bench.pgn',
+         f"--out-png {tmp_path}/bench.pgn: matplotlib writes no 'pgn' "
+         'images: end the name with one of '),
+        ('--out-png', tmp_path / 'bench',
+         f"--out-png {tmp_path}/bench: matplotlib writes no '' images"),
+    ]
+
+
+def test_unwritable_outputs_are_refused_before_the_run(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(benchmark_backbones, 'benchmark', None)
+    for flag, path, message in unwritable_outputs(tmp_path):
+        with pytest.raises(SystemExit):
+            main(['--models', 'l2vit-t', '--sizes', '32', flag, str(path)])
+        err = capsys.readouterr().err
+        assert message in err
+        assert path.suffix != '.pgn' or '.png, ' in err
+    assert sorted(p.name for p in tmp_path.rglob('*')) == [
+        'a_file', 'a_folder'
+    ]
+
+
+def test_output_in_a_folder_without_write_permission_is_refused(
+        tmp_path, monkeypatch, capsys):
+    # Root may write anywhere: the permission check is os.access's answer.
+    monkeypatch.setattr(atomic_write.os, 'access',
+                        lambda path, mode: path != str(tmp_path))
+    monkeypatch.setattr(benchmark_backbones, 'benchmark', None)
+    with pytest.raises(SystemExit):
+        main(['--out-json', str(tmp_path / 'new' / 'bench.json')])
+    assert (f'cannot write --out-json {tmp_path}/new/bench.json: '
+            f'Permission denied: {tmp_path}') in capsys.readouterr().err
+
+
+def test_a_failed_plot_leaves_no_file(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    def fail_halfway(fig, path, **kwargs):
+        with open(path, 'wb') as f:
+            f.write(b'\x89PNG')
+        raise RuntimeError('disk full')
+
+    monkeypatch.setattr(matplotlib.figure.Figure, 'savefig', fail_halfway)
+    record = dict(model='l2vit-t', batch=1, height=32, width=32,
+                  forward_ms=dict(min=1.), forward_peak_mb=1.)
+    with pytest.raises(RuntimeError, match='disk full'):
+        benchmark_backbones.plot([record], str(tmp_path / 'bench.png'),
+                                 'title')
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(),

@@ -9,15 +9,13 @@ mmseg 0.x models already use ``backbone.`` keys; they and the neck and head
 keys pass through unchanged. Every result is checked against the keys and
 shapes of the ``L2ViT`` it describes, so that it loads with ``strict=True``.
 """
-import errno
-import os
 import os.path as osp
 import re
-import tempfile
 from collections import OrderedDict
 
 import torch
 
+from .. import utils
 from ..models.backbones.l2vit import L2ViT
 
 STEM_KEY = 'downsample_layers.0.proj.proj.0.weight'
@@ -282,25 +280,6 @@ def _to_openmmlab_keys(state_dict, last):
     return converted
 
 
-def _umask():
-    """Return the process umask without changing it, where Linux tells it.
-
-    Returns:
-        int: The umask.
-    """
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('Umask:'):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    # Elsewhere only setting it reads it; set it back at once.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def check_output_path(path, inputs):
     """Refuse an output path that names one of the inputs.
 
@@ -333,11 +312,8 @@ def save_checkpoint_atomic(obj, path):
 
 
 def write_atomic(path, write):
-    """Write a temporary file beside ``path``, then rename it to ``path``.
-
-    A failure leaves no partial file at ``path``. Missing folders of
-    ``path`` are created, and the file gets the permissions that a plain
-    ``open(path, 'w')`` gives (``0o666`` less the umask).
+    """:func:`l2vit_mm.utils.write_atomic`, failing with a
+    :class:`CheckpointError`.
 
     Args:
         path (str): The destination file.
@@ -349,27 +325,7 @@ def write_atomic(path, write):
             and the system's reason.
     """
     try:
-        _write_atomic(path, write)
+        utils.write_atomic(path, write)
     except OSError as e:
         raise CheckpointError(
             f'cannot write {path}: {e.strerror or e}') from None
-
-
-def _write_atomic(path, write):
-    """:func:`write_atomic` raising the system's ``OSError``."""
-    folder = osp.dirname(osp.abspath(path))
-    if osp.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    if osp.exists(folder) and not osp.isdir(folder):
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
-                                 folder)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise

@@ -47,6 +47,7 @@ Examples::
 """
 import argparse
 import json
+import os.path as osp
 import platform
 import statistics
 import sys
@@ -55,7 +56,7 @@ from contextlib import nullcontext
 
 import torch
 
-from l2vit_mm.utils import positive_int
+from l2vit_mm.utils import check_writable, positive_int, write_atomic
 
 FAMILIES = ('l2vit', 'reference', 'swin', 'convnext')
 SIZE_NAMES = {'t': 'tiny', 's': 'small', 'b': 'base'}
@@ -450,12 +451,40 @@ def format_table(records):
     return '\n'.join(lines)
 
 
+def plot_format(path):
+    """The image format that matplotlib writes ``path`` in.
+
+    Args:
+        path (str): The plot's file; its suffix names the format.
+
+    Returns:
+        str: The format, e.g. ``'png'``.
+
+    Raises:
+        ValueError: matplotlib is not installed or does not write the
+            suffix.
+    """
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise ValueError('the plot needs matplotlib: pip install '
+                         'matplotlib') from None
+    suffix = osp.splitext(path)[1][1:].lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise ValueError(f'matplotlib writes no {suffix!r} images: end the '
+                         f'name with one of .{", .".join(sorted(formats))}')
+    return suffix
+
+
 def plot(records, path, title):
     """Plot forward time and peak memory against input pixels.
 
     Args:
         records (list[dict]): Records of :func:`benchmark`.
-        path (str): Where to write the PNG.
+        path (str): Where to write the plot, whole or not at all (a PNG,
+            or another format of :func:`plot_format`); missing folders are
+            created.
         title (str): The figure title.
     """
     import matplotlib
@@ -482,7 +511,7 @@ def plot(records, path, title):
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=plot_format(path)))
     plt.close(fig)
 
 
@@ -560,7 +589,10 @@ def parse_args(argv=None):
         choices=['default', 'reduce-overhead', 'max-autotune'],
         help='run the models through torch.compile (mode; default: '
         '%(const)s); the warm-up runs compile')
-    parser.add_argument('--out-png', help='write the plot here')
+    parser.add_argument(
+        '--out-png',
+        help='write the plot here (PNG; other suffixes of formats that '
+        'matplotlib writes give those)')
     parser.add_argument('--out-json', help='write all measurements here')
     args = parser.parse_args(argv)
     for name in args.models:
@@ -583,7 +615,33 @@ def parse_args(argv=None):
         parser.error(str(error))
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error(f'--device {args.device}: CUDA is not available')
+    check_outputs(parser, args)
     return args
+
+
+def check_outputs(parser, args):
+    """Refuse output files that could not be written, before a run that
+    may take hours (nothing is written here).
+
+    Args:
+        parser (argparse.ArgumentParser): Reports the problem and exits.
+        args (argparse.Namespace): The parsed arguments.
+    """
+    for flag, path in (('--out-png', args.out_png), ('--out-json',
+                                                     args.out_json)):
+        if path is None:
+            continue
+        try:
+            check_writable(path)
+            if flag == '--out-png':
+                plot_format(path)
+        except OSError as error:
+            in_the_way = '' if error.filename == path else \
+                f': {error.filename}'
+            parser.error(f'cannot write {flag} {path}: {error.strerror}'
+                         f'{in_the_way}')
+        except ValueError as error:
+            parser.error(f'{flag} {path}: {error}')
 
 
 def main(argv=None):
@@ -616,9 +674,13 @@ def main(argv=None):
         plot(records, args.out_png,
              f'{args.dtype}, {where}, torch {machine["torch"]}')
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(dict(machine=machine, args=vars(args), results=records),
-                      f, indent=1)
+        measured = dict(machine=machine, args=vars(args), results=records)
+
+        def write_json(tmp):
+            with open(tmp, 'w') as f:
+                json.dump(measured, f, indent=1)
+
+        write_atomic(args.out_json, write_json)
     return records
 
 

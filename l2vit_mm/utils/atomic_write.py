@@ -1,0 +1,82 @@
+# Copyright (c) l2vit_mm contributors. All rights reserved.
+"""Write output files whole or not at all, and check them beforehand."""
+import errno
+import os
+import os.path as osp
+import tempfile
+
+
+def _umask():
+    """Return the process umask without changing it, where Linux tells it.
+
+    Returns:
+        int: The umask.
+    """
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere only setting it reads it; set it back at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_writable(path):
+    """Check, without writing anything, that :func:`write_atomic` can write
+    ``path``: it is not a folder, and its nearest existing folder is a
+    folder this process may write in (missing folders are created on
+    writing).
+
+    Args:
+        path (str): The file to write.
+
+    Raises:
+        OSError: Why ``path`` cannot be written (``Is a directory``,
+            ``Not a directory``, ``Permission denied``), naming the path
+            that is in the way.
+    """
+    if osp.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    folder = osp.dirname(osp.abspath(path))
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    if not osp.isdir(folder):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                 folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES),
+                              folder)
+
+
+def write_atomic(path, write):
+    """Write a temporary file beside ``path``, then rename it to ``path``.
+
+    A failure leaves no partial file at ``path``. Missing folders of
+    ``path`` are created, and the file gets the permissions that a plain
+    ``open(path, 'w')`` gives (``0o666`` less the umask).
+
+    Args:
+        path (str): The destination file.
+        write (Callable[[str], None]): Writes the content to the path it
+            is given (a temporary name ending in ``.tmp``).
+
+    Raises:
+        OSError: ``path`` cannot be written (see :func:`check_writable`),
+            or ``write`` failed to write.
+    """
+    check_writable(path)
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
