@@ -433,6 +433,37 @@ def test_mmdet_out_must_be_a_pickle(in_tmp):
             '--out res.json: mmdet dumps results to a .pkl or .pickle file')
 
 
+@pytest.mark.parametrize('config, out, reason', [
+    (DIGITS, 'a_folder', 'Is a directory'),
+    (DIGITS, 'a_file/preds.pkl', 'Not a directory: {tmp}/a_file'),
+    (CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py',
+     'a_file/sub/preds.pkl', 'Not a directory: {tmp}/a_file'),
+    (SEG_DEMO, 'a_file', 'Not a directory'),
+    (SEG_DEMO, 'a_file/pred', 'Not a directory: {tmp}/a_file'),
+])
+def test_out_that_cannot_be_written_is_refused_before_the_test(
+        in_tmp, config, out, reason):
+    """--out is written once the test has run (hours on COCO): a path in
+    the way fails before, naming it."""
+    torch.save({}, 'model.pth')
+    make_dirs('a_folder')
+    open('a_file', 'w').close()
+    args = test_tool.parse_args([str(config), 'model.pth', '--out', out])
+    with pytest.raises(ValueError) as info:
+        merge_test_args(Config.fromfile(args.config), args)
+    assert str(info.value) == (
+        f'--out {out}: cannot write it: {reason.format(tmp=in_tmp)}')
+    assert sorted(os.listdir(in_tmp)) == ['a_file', 'a_folder', 'model.pth']
+
+
+def test_out_in_a_new_folder_is_accepted(in_tmp):
+    torch.save({}, 'model.pth')
+    for config, out in [(DIGITS, 'new/preds.pkl'), (SEG_DEMO, 'new/pred')]:
+        args = test_tool.parse_args([str(config), 'model.pth', '--out', out])
+        merge_test_args(Config.fromfile(args.config), args)
+    assert os.listdir(in_tmp) == ['model.pth']
+
+
 def test_mmseg_out_saves_predictions(in_tmp):
     from mmengine.registry import init_default_scope
     from mmengine.structures import PixelData

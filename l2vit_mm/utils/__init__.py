@@ -1,5 +1,5 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-from .atomic_write import check_writable, write_atomic
+from .atomic_write import check_writable, unwritable_reason, write_atomic
 from .cli_args import add_runner_args, parse_runner_args, positive_int
 from .runner_setup import (TASK_SCOPES, build_runner, check_backbone,
                            check_data_paths, check_test_checkpoint,
@@ -12,5 +12,5 @@ __all__ = [
     'check_data_paths', 'check_test_checkpoint', 'check_writable',
     'find_backbone_model', 'get_task_scope', 'local_checkpoint',
     'merge_test_args', 'merge_train_args', 'parse_runner_args',
-    'positive_int', 'write_atomic'
+    'positive_int', 'unwritable_reason', 'write_atomic'
 ]

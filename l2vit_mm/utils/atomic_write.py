@@ -25,31 +25,55 @@ def _umask():
     return mask
 
 
-def check_writable(path):
-    """Check, without writing anything, that :func:`write_atomic` can write
-    ``path``: it is not a folder, and its nearest existing folder is a
-    folder this process may write in (missing folders are created on
-    writing).
+def check_writable(path, folder=False):
+    """Check, without writing anything, that ``path`` can be written: a
+    file (:func:`write_atomic` writes it) is not a folder, a folder is not
+    a file, and the nearest existing folder of either is a folder this
+    process may write in (missing folders are created on writing).
 
     Args:
-        path (str): The file to write.
+        path (str): The file or folder to write.
+        folder (bool): Whether ``path`` is a folder to write files in.
+            Defaults to False.
 
     Raises:
         OSError: Why ``path`` cannot be written (``Is a directory``,
             ``Not a directory``, ``Permission denied``), naming the path
             that is in the way.
     """
-    if osp.isdir(path):
+    path = osp.abspath(path)
+    if not folder and osp.isdir(path):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    folder = osp.dirname(osp.abspath(path))
-    while not osp.exists(folder):
-        folder = osp.dirname(folder)
-    if not osp.isdir(folder):
+    existing = path if folder else osp.dirname(path)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
-                                 folder)
-    if not os.access(folder, os.W_OK | os.X_OK):
+                                 existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES),
-                              folder)
+                              existing)
+
+
+def unwritable_reason(path, folder=False):
+    """Why :func:`check_writable` refuses ``path``, or None.
+
+    Args:
+        path (str): The file or folder to write.
+        folder (bool): Whether ``path`` is a folder. Defaults to False.
+
+    Returns:
+        str | None: The system's reason, followed by the path in the way
+        when that is not ``path`` itself (``'Not a directory: /a/file'``);
+        None when ``path`` can be written.
+    """
+    try:
+        check_writable(path, folder)
+    except OSError as error:
+        if error.filename == osp.abspath(path):
+            return error.strerror
+        return f'{error.strerror}: {error.filename}'
+    return None
 
 
 def write_atomic(path, write):

@@ -18,6 +18,7 @@ from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .atomic_write import unwritable_reason
 from .config_type import config_type
 from .test_time_aug import enable_tta
 
@@ -572,7 +573,13 @@ def _set_seg_output_dir(cfg, out):
 
 
 def _dump_results(cfg, out):
+    """Make the test write its predictions to ``out`` (``--out``): a
+    pickle file (mmpretrain, mmdet) or a folder of maps (mmseg), refused
+    now if it could not be written, not once the test has run."""
     scope = get_task_scope(cfg)
+    reason = unwritable_reason(out, folder=scope == 'mmseg')
+    if reason:
+        raise ValueError(f'--out {out}: cannot write it: {reason}')
     if scope == 'mmseg':
         _set_seg_output_dir(cfg, out)
         return

@@ -56,7 +56,7 @@ from contextlib import nullcontext
 
 import torch
 
-from l2vit_mm.utils import check_writable, positive_int, write_atomic
+from l2vit_mm.utils import positive_int, unwritable_reason, write_atomic
 
 FAMILIES = ('l2vit', 'reference', 'swin', 'convnext')
 SIZE_NAMES = {'t': 'tiny', 's': 'small', 'b': 'base'}
@@ -631,17 +631,14 @@ def check_outputs(parser, args):
                                                      args.out_json)):
         if path is None:
             continue
-        try:
-            check_writable(path)
-            if flag == '--out-png':
+        reason = unwritable_reason(path)
+        if reason:
+            parser.error(f'cannot write {flag} {path}: {reason}')
+        if flag == '--out-png':
+            try:
                 plot_format(path)
-        except OSError as error:
-            in_the_way = '' if error.filename == path else \
-                f': {error.filename}'
-            parser.error(f'cannot write {flag} {path}: {error.strerror}'
-                         f'{in_the_way}')
-        except ValueError as error:
-            parser.error(f'{flag} {path}: {error}')
+            except ValueError as error:
+                parser.error(f'{flag} {path}: {error}')
 
 
 def main(argv=None):
