@@ -58,11 +58,21 @@ def merged_train_cfg(*argv):
     return merge_train_args(Config.fromfile(args.config), args)
 
 
+def tool_error(tool, error, *argv):
+    """Run ``tools/train.py`` or ``tools/test.py`` (``tool``) and return
+    the message of the ``error`` it exits with (as ``error: <message>``).
+    """
+    with pytest.raises(SystemExit) as info:
+        tool.main([str(a) for a in argv])
+    cause = info.value.__context__
+    assert isinstance(cause, error)
+    assert str(info.value) == f'error: {cause}'
+    return str(cause)
+
+
 def train_error(error, *argv):
-    """Run ``tools/train.py`` and return the error it raises."""
-    with pytest.raises(error) as info:
-        train_tool.main([str(a) for a in argv])
-    return str(info.value)
+    """Run ``tools/train.py`` and return the error it exits with."""
+    return tool_error(train_tool, error, *argv)
 
 
 def save_classifier(path, head_shape=(1000, 256), backbone_prefix='backbone.'):
@@ -208,9 +218,9 @@ def test_test_checkpoint_url_is_left_to_mmengine(in_tmp, monkeypatch):
 def test_test_tool_refuses_an_unconverted_checkpoint(in_tmp, digits_root):
     save_classifier('ckpt/authors.pth', (10, 256), backbone_prefix='')
     options = [f'test_dataloader.dataset.data_root={digits_root}']
-    with pytest.raises(ValueError, match='has no "backbone." keys'):
-        test_tool.main([str(DIGITS), 'ckpt/authors.pth', '--cfg-options',
-                        *options])
+    message = tool_error(test_tool, ValueError, DIGITS, 'ckpt/authors.pth',
+                         '--cfg-options', *options)
+    assert 'has no "backbone." keys' in message
     assert os.listdir(in_tmp) == ['ckpt']  # no work dir
 
 
@@ -218,9 +228,7 @@ def test_mmseg_label_folder_is_checked_by_test_tool(in_tmp):
     root = 'data/ade/ADEChallengeData2016'
     make_dirs(f'{root}/images/validation')
     torch.save({}, 'model.pth')
-    with pytest.raises(FileNotFoundError) as info:
-        test_tool.main([str(UPERNET), 'model.pth'])
-    message = str(info.value)
+    message = tool_error(test_tool, FileNotFoundError, UPERNET, 'model.pth')
     assert message.startswith(
         'test_dataloader: data_prefix.seg_map_path folder not found')
     assert f"'{root}/annotations/validation'" in message
@@ -434,7 +442,7 @@ def test_mmdet_out_must_be_a_pickle(in_tmp):
 
 
 @pytest.mark.parametrize('config, out, reason', [
-    (DIGITS, 'a_folder', 'Is a directory'),
+    (DIGITS, 'a_folder.pkl', 'Is a directory'),
     (DIGITS, 'a_file/preds.pkl', 'Not a directory: {tmp}/a_file'),
     (CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py',
      'a_file/sub/preds.pkl', 'Not a directory: {tmp}/a_file'),
@@ -446,14 +454,54 @@ def test_out_that_cannot_be_written_is_refused_before_the_test(
     """--out is written once the test has run (hours on COCO): a path in
     the way fails before, naming it."""
     torch.save({}, 'model.pth')
-    make_dirs('a_folder')
+    make_dirs('a_folder.pkl')
     open('a_file', 'w').close()
-    args = test_tool.parse_args([str(config), 'model.pth', '--out', out])
-    with pytest.raises(ValueError) as info:
-        merge_test_args(Config.fromfile(args.config), args)
-    assert str(info.value) == (
+    message = tool_error(test_tool, ValueError, config, 'model.pth', '--out',
+                         out)
+    assert message == (
         f'--out {out}: cannot write it: {reason.format(tmp=in_tmp)}')
-    assert sorted(os.listdir(in_tmp)) == ['a_file', 'a_folder', 'model.pth']
+    assert sorted(os.listdir(in_tmp)) == [
+        'a_file', 'a_folder.pkl', 'model.pth'
+    ]
+
+
+@pytest.mark.parametrize('config, show_dir, reason', [
+    (DIGITS, 'a_file', 'Not a directory'),
+    (SEG_DEMO, 'a_file/sub', 'Not a directory: {tmp}/a_file'),
+    (CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py',
+     '{tmp}/a_file', 'Not a directory'),
+])
+def test_show_dir_that_cannot_be_written_is_refused_before_the_test(
+        in_tmp, config, show_dir, reason):
+    torch.save({}, 'model.pth')
+    open('a_file', 'w').close()
+    show_dir = show_dir.format(tmp=in_tmp)
+    message = tool_error(test_tool, ValueError, config, 'model.pth',
+                         '--show-dir', show_dir)
+    assert message == (f'--show-dir {show_dir}: cannot write it: '
+                       f'{reason.format(tmp=in_tmp)}')
+    assert sorted(os.listdir(in_tmp)) == ['a_file', 'model.pth']
+
+
+def test_mmdet_show_dir_is_in_the_work_dir(in_tmp):
+    """mmdet draws into work_dir/<run>/show_dir: a file named like the
+    show dir beside the work dir is not in the way."""
+    torch.save({}, 'model.pth')
+    open('vis', 'w').close()
+    det_demo = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
+    args = test_tool.parse_args([str(det_demo), 'model.pth', '--show-dir',
+                                 'vis', '--work-dir', 'work'])
+    cfg = merge_test_args(Config.fromfile(args.config), args)
+    assert cfg.default_hooks.visualization.test_out_dir == 'vis'
+
+
+def test_mmpretrain_out_must_be_a_pickle(in_tmp):
+    torch.save({}, 'model.pth')
+    message = tool_error(test_tool, ValueError, DIGITS, 'model.pth', '--out',
+                         'preds.json')
+    assert message == ('--out preds.json: mmpretrain dumps results to a '
+                       '.pkl or .pickle file')
+    assert os.listdir(in_tmp) == ['model.pth']
 
 
 def test_out_in_a_new_folder_is_accepted(in_tmp):
@@ -507,3 +555,23 @@ def test_mmseg_out_with_a_list_of_evaluators(in_tmp):
         "--out needs one of ['IoUMetric', 'CityscapesMetric'] in "
         "test_evaluator (mmseg metrics write the predictions), got "
         "['DepthMetric']")
+
+
+def test_missing_config_exits_with_one_line(in_tmp):
+    for tool in (train_tool, test_tool):
+        argv = ['nope.py'] + (['model.pth'] if tool is test_tool else [])
+        message = tool_error(tool, FileNotFoundError, *argv)
+        assert 'nope.py' in message
+
+
+def test_cfg_option_without_a_value_is_a_usage_error(in_tmp, capsys):
+    for tool in (train_tool, test_tool):
+        argv = [str(DIGITS)] + (['model.pth'] if tool is test_tool else [])
+        with pytest.raises(SystemExit) as info:
+            tool.parse_args(argv + ['--cfg-options', 'a=1', 'max_epochs'])
+        assert info.value.code == 2
+        assert ("argument --cfg-options: expected KEY=VALUE, got "
+                "'max_epochs'") in capsys.readouterr().err
+    args = train_tool.parse_args([str(DIGITS), '--cfg-options', 'a=1',
+                                  'b.c=[1,2]'])
+    assert args.cfg_options == {'a': 1, 'b.c': [1, 2]}

@@ -10,9 +10,10 @@ import argparse
 
 from mmengine.config import Config
 
-from l2vit_mm.utils import (add_runner_args, build_runner, check_data_paths,
-                            check_test_checkpoint, get_task_scope,
-                            merge_test_args, parse_runner_args)
+from l2vit_mm.utils import (add_runner_args, bad_input_exits, build_runner,
+                            check_data_paths, check_test_checkpoint,
+                            get_task_scope, merge_test_args,
+                            parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -41,11 +42,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    get_task_scope(cfg)
-    cfg = merge_test_args(cfg, args)
-    check_data_paths(cfg, splits=('test', ))
-    check_test_checkpoint(cfg, args.checkpoint)
+    with bad_input_exits():
+        cfg = Config.fromfile(args.config)
+        get_task_scope(cfg)
+        cfg = merge_test_args(cfg, args)
+        check_data_paths(cfg, splits=('test', ))
+        check_test_checkpoint(cfg, args.checkpoint)
     return build_runner(cfg).test()
 
 

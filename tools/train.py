@@ -9,9 +9,9 @@ import argparse
 
 from mmengine.config import Config
 
-from l2vit_mm.utils import (add_runner_args, build_runner, check_backbone,
-                            check_data_paths, get_task_scope, merge_train_args,
-                            parse_runner_args)
+from l2vit_mm.utils import (add_runner_args, bad_input_exits, build_runner,
+                            check_backbone, check_data_paths, get_task_scope,
+                            merge_train_args, parse_runner_args)
 
 
 def parse_args(argv=None):
@@ -41,12 +41,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    get_task_scope(cfg)
-    cfg = merge_train_args(cfg, args)
-    # The cheap checks first: a pre-trained checkpoint may be large.
-    check_data_paths(cfg, splits=('train', 'val'))
-    check_backbone(cfg)
+    with bad_input_exits():
+        cfg = Config.fromfile(args.config)
+        get_task_scope(cfg)
+        cfg = merge_train_args(cfg, args)
+        # The cheap checks first: a pre-trained checkpoint may be large.
+        check_data_paths(cfg, splits=('train', 'val'))
+        check_backbone(cfg)
     build_runner(cfg).train()
 
 

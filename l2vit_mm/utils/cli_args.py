@@ -1,7 +1,9 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-"""Command-line flags shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Command-line flags shared by ``tools/train.py`` and ``tools/test.py``,
+and how the tools report bad input."""
 import argparse
 import os
+from contextlib import contextmanager
 
 from mmengine.config import DictAction
 
@@ -25,6 +27,33 @@ def positive_int(text):
     return value
 
 
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` that refuses an override without ``=``
+    as a usage error naming it (``DictAction`` fails with a traceback)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for kv in values or ():
+            if '=' not in kv:
+                raise argparse.ArgumentError(
+                    self, f'expected KEY=VALUE, got {kv!r}')
+        super().__call__(parser, namespace, values, option_string)
+
+
+@contextmanager
+def bad_input_exits():
+    """Exit with ``error: <message>`` (status 1) on a ``FileNotFoundError``
+    or ``ValueError`` raised inside, instead of a traceback.
+
+    For the checks a tool runs on its input before it starts working
+    (config, data folders, checkpoints, output paths), whose messages name
+    the problem. The exception stays the ``SystemExit``'s ``__context__``.
+    """
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f'error: {error}')
+
+
 def add_runner_args(parser, cfg_options_example):
     """Add ``--cfg-options``, ``--launcher`` and ``--local-rank``.
 
@@ -35,7 +64,7 @@ def add_runner_args(parser, cfg_options_example):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help=f'override settings, e.g. {cfg_options_example}')
     parser.add_argument(
         '--launcher',

@@ -536,6 +536,13 @@ def _enable_visualization(cfg, show_dir, show=False, wait_time=2.):
             f for f, on in (('--show-dir', show_dir), ('--show', show)) if on)
         raise ValueError(f'{flags} needs default_hooks.visualization in '
                          'the config')
+    if show_dir:
+        # mmdet draws into the work dir's run folder, the others where
+        # they are told.
+        _check_writable_arg(
+            '--show-dir', show_dir,
+            osp.join(cfg.work_dir, show_dir)
+            if scope == 'mmdet' else show_dir, folder=True)
     if show:
         hook.update(show=True, wait_time=wait_time)
     if scope == 'mmpretrain':
@@ -572,21 +579,28 @@ def _set_seg_output_dir(cfg, out):
         evaluator.update(output_dir=out, keep_results=True)
 
 
+def _check_writable_arg(flag, value, path, folder):
+    """Refuse ``flag value`` when the file or folder ``path`` it names
+    could not be written (see :func:`unwritable_reason`)."""
+    reason = unwritable_reason(path, folder)
+    if reason:
+        raise ValueError(f'{flag} {value}: cannot write it: {reason}')
+
+
 def _dump_results(cfg, out):
     """Make the test write its predictions to ``out`` (``--out``): a
     pickle file (mmpretrain, mmdet) or a folder of maps (mmseg), refused
     now if it could not be written, not once the test has run."""
     scope = get_task_scope(cfg)
-    reason = unwritable_reason(out, folder=scope == 'mmseg')
-    if reason:
-        raise ValueError(f'--out {out}: cannot write it: {reason}')
+    if scope != 'mmseg' and not out.endswith(('.pkl', '.pickle')):
+        # mmdet's DumpDetResults refuses it once the test has run,
+        # mmengine's DumpResults once the model is built.
+        raise ValueError(f'--out {out}: {scope} dumps results to a .pkl or '
+                         '.pickle file')
+    _check_writable_arg('--out', out, out, folder=scope == 'mmseg')
     if scope == 'mmseg':
         _set_seg_output_dir(cfg, out)
         return
-    if scope == 'mmdet' and not out.endswith(('.pkl', '.pickle')):
-        # mmdet's DumpDetResults refuses it once the test has run.
-        raise ValueError(f'--out {out}: mmdet dumps results to a .pkl or '
-                         '.pickle file')
     dump = dict(type='DumpDetResults' if scope == 'mmdet' else
                 'DumpResults', out_file_path=out)
     evaluators = cfg.test_evaluator
