@@ -4,6 +4,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -229,7 +230,8 @@ def unwritable_destinations(tmp_path):
     plain = tmp_path / 'a_file'
     plain.write_text('not a folder')
     return [(folder, 'Is a directory'), (plain / 'out.pth', 'Not a directory'),
-            (plain / 'sub' / 'out.pth', 'Not a directory')]
+            (plain / 'sub' / 'out.pth', 'Not a directory'),
+            (Path('/proc/l2vit/out.pth'), 'No such file or directory')]
 
 
 def test_unwritable_destination_is_a_checkpoint_error(tmp_path):
@@ -247,8 +249,9 @@ def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
     torch.save(dict(model=official['cls_state_dict']), src)
     for dst, reason in unwritable_destinations(tmp_path):
         assert convert.main([str(src), str(dst)]) == 1
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert err == f'error: cannot write {dst}: {reason}\n'
+        assert out == ''  # refused before the source was read
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         'a_file', 'a_folder', 'l2vit.pth']
     assert not list((tmp_path / 'a_folder').iterdir())

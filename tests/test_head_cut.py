@@ -93,8 +93,9 @@ def test_cli_reports_unwritable_destinations(official, tmp_path, capsys):
     for dst, reason in unwritable_destinations(tmp_path):
         assert cutter.main([str(src), str(tmp_path / 'map.txt'),
                             str(dst)]) == 1
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
         assert err == f'error: cannot write {dst}: {reason}\n'
+        assert out == ''  # refused before the source was read
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         'a_file', 'a_folder', 'l2vit_22k.pth', 'map.txt']
     assert not list((tmp_path / 'a_folder').iterdir())

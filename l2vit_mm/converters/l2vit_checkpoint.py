@@ -12,6 +12,7 @@ shapes of the ``L2ViT`` it describes, so that it loads with ``strict=True``.
 import os.path as osp
 import re
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import torch
 
@@ -281,18 +282,23 @@ def _to_openmmlab_keys(state_dict, last):
 
 
 def check_output_path(path, inputs):
-    """Refuse an output path that names one of the inputs.
+    """Refuse an output path that names one of the inputs or could not be
+    written.
 
     Checked before anything is read, so that a converter never replaces
-    its own source (the rename of :func:`write_atomic` would).
+    its own source (the rename of :func:`write_atomic` would) and does not
+    read a large checkpoint for nothing.
 
     Args:
         path (str): The file to write.
         inputs (Sequence[str]): The files read to make it.
 
     Raises:
-        CheckpointError: ``path`` is the same file as an input.
+        CheckpointError: ``path`` is the same file as an input, or cannot
+            be written (see :func:`l2vit_mm.utils.check_writable`).
     """
+    with _writing(path):
+        utils.check_writable(path)
     for source in inputs:
         if osp.exists(path) and osp.exists(source) and osp.samefile(
                 path, source):
@@ -324,8 +330,16 @@ def write_atomic(path, write):
         CheckpointError: ``path`` cannot be written; the message names it
             and the system's reason.
     """
-    try:
+    with _writing(path):
         utils.write_atomic(path, write)
+
+
+@contextmanager
+def _writing(path):
+    """Turn an ``OSError`` raised inside into a :class:`CheckpointError`
+    naming ``path`` and the system's reason."""
+    try:
+        yield
     except OSError as e:
         raise CheckpointError(
             f'cannot write {path}: {e.strerror or e}') from None

@@ -26,10 +26,10 @@ def _umask():
 
 
 def check_writable(path, folder=False):
-    """Check, without writing anything, that ``path`` can be written: a
-    file (:func:`write_atomic` writes it) is not a folder, a folder is not
-    a file, and the nearest existing folder of either is a folder this
-    process may write in (missing folders are created on writing).
+    """Check, without leaving anything behind, that ``path`` can be
+    written: a file (:func:`write_atomic` writes it) is not a folder, a
+    folder is not a file, and a file can be created in the nearest existing
+    folder of either (missing folders are created on writing).
 
     Args:
         path (str): The file or folder to write.
@@ -38,8 +38,8 @@ def check_writable(path, folder=False):
 
     Raises:
         OSError: Why ``path`` cannot be written (``Is a directory``,
-            ``Not a directory``, ``Permission denied``), naming the path
-            that is in the way.
+            ``Not a directory``, ``Permission denied``, ...), naming the
+            path that is in the way.
     """
     path = osp.abspath(path)
     if not folder and osp.isdir(path):
@@ -50,9 +50,14 @@ def check_writable(path, folder=False):
     if not osp.isdir(existing):
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
                                  existing)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES),
-                              existing)
+    try:
+        # An unnamed file (O_TMPFILE where the system has it): asks the file
+        # system itself, which permission bits alone do not tell for root,
+        # read-only mounts or /proc.
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, existing) from None
 
 
 def unwritable_reason(path, folder=False):

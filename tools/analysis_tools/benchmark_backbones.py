@@ -667,9 +667,7 @@ def main(argv=None):
           f'{args.timer} time, {args.repeat} repeats after {args.warmup} '
           'warm-up runs\n')
     print(format_table(records))
-    if args.out_png:
-        plot(records, args.out_png,
-             f'{args.dtype}, {where}, torch {machine["torch"]}')
+    # The measurements first: the plot only draws them.
     if args.out_json:
         measured = dict(machine=machine, args=vars(args), results=records)
 
@@ -678,6 +676,9 @@ def main(argv=None):
                 json.dump(measured, f, indent=1)
 
         write_atomic(args.out_json, write_json)
+    if args.out_png:
+        plot(records, args.out_png,
+             f'{args.dtype}, {where}, torch {machine["torch"]}')
     return records
 
 
