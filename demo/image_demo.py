@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import l2vit_mm  # noqa: F401  (registers L2ViT before the model is built)
-from l2vit_mm.utils import positive_int
+from l2vit_mm.utils import check_device, positive_int
 
 
 def parse_args(argv=None):
@@ -36,7 +36,12 @@ def parse_args(argv=None):
         '--resize',
         type=positive_int,
         help='draw on the image resized to this short side (small images)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        check_device(args.device)
+    except ValueError as error:
+        parser.error(f'--device {args.device}: {error}')
+    return args
 
 
 def classify(images, config, checkpoint, show_dir=None, device='cpu',
@@ -60,21 +65,26 @@ def classify(images, config, checkpoint, show_dir=None, device='cpu',
 
     Raises:
         FileNotFoundError: A file is missing.
-        ValueError: The checkpoint does not fit the config (e.g. the
-            authors' checkpoint before conversion), or two images would be
-            drawn to the same file (mmpretrain names each drawing after the
-            image's file name, without folder and suffix, and replaces what
-            follows a dot left in it by ``.png``).
+        ValueError: ``show_dir`` cannot be written, the checkpoint does
+            not fit the config (e.g. the authors' checkpoint before
+            conversion), or two images would be drawn to the same file
+            (mmpretrain names each drawing after the image's file name,
+            without folder and suffix, and replaces what follows a dot
+            left in it by ``.png``).
     """
     from mmengine.config import Config
     from mmpretrain import ImageClassificationInferencer
 
-    from l2vit_mm.utils import check_test_checkpoint, local_checkpoint
+    from l2vit_mm.utils import (check_test_checkpoint, local_checkpoint,
+                                unwritable_reason)
     local = local_checkpoint(checkpoint)
     for path in [config, *([local] if local else []), *images]:
         if not osp.isfile(path):
             raise FileNotFoundError(f'file not found: {path}')
     if show_dir:
+        reason = unwritable_reason(show_dir, folder=True)
+        if reason:
+            raise ValueError(f'cannot draw into {show_dir}: {reason}')
         _check_drawing_names(images, show_dir)
     cfg = Config.fromfile(config)
     if cfg.get('default_scope') != 'mmpretrain':

@@ -163,6 +163,14 @@ def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
     assert '"pred_label"' not in result.stdout
 
 
+def load_image_demo():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('image_demo', IMAGE_DEMO)
+    image_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(image_demo)
+    return image_demo
+
+
 @pytest.mark.parametrize('first, second, drawing', [
     ('a/cat.jpg', 'b/cat.png', 'cat.png'),
     # mmpretrain draws scan.v1.jpg to scan.png (Path.with_suffix).
@@ -170,10 +178,7 @@ def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
 ])
 def test_image_demo_refuses_images_drawn_to_the_same_file(
         first, second, drawing, tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('image_demo', IMAGE_DEMO)
-    image_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(image_demo)
+    image_demo = load_image_demo()
     for name in (first, second, 'config.py', 'model.pth'):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b'')
@@ -190,3 +195,35 @@ def test_image_demo_refuses_images_drawn_to_the_same_file(
         f'drawn to {tmp_path}/vis/{drawing}: pass them in separate runs or '
         'rename one')
     assert not (tmp_path / 'vis').exists()
+
+
+def test_image_demo_refuses_a_show_dir_in_the_way(tmp_path):
+    image_demo = load_image_demo()
+    for name in ('cat.jpg', 'config.py', 'model.pth', 'vis'):
+        (tmp_path / name).write_bytes(b'')
+    with pytest.raises(SystemExit) as error:
+        image_demo.main([
+            str(tmp_path / 'cat.jpg'),
+            str(tmp_path / 'config.py'), '--checkpoint',
+            str(tmp_path / 'model.pth'), '--show-dir',
+            str(tmp_path / 'vis' / 'run1')
+        ])
+    assert str(error.value) == (
+        f'error: cannot draw into {tmp_path}/vis/run1: Not a directory: '
+        f'{tmp_path}/vis')
+
+
+@pytest.mark.parametrize('device, message', [
+    ('gpu0', "--device gpu0: Invalid device string: 'gpu0'"),
+    ('cuda:99', '--device cuda:99: ' + (
+        'this machine has' if torch.cuda.is_available() else
+        'CUDA is not available')),
+])
+def test_image_demo_refuses_a_device_it_cannot_run_on(device, message,
+                                                      capsys):
+    with pytest.raises(SystemExit) as error:
+        load_image_demo().parse_args(
+            ['cat.jpg', 'config.py', '--checkpoint', 'model.pth', '--device',
+             device])
+    assert error.value.code == 2
+    assert message in capsys.readouterr().err

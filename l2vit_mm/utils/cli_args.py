@@ -5,6 +5,7 @@ import argparse
 import os
 from contextlib import contextmanager
 
+import torch
 from mmengine.config import DictAction
 
 
@@ -25,6 +26,30 @@ def positive_int(text):
         raise argparse.ArgumentTypeError(
             f'expected a positive int, got {text!r}')
     return value
+
+
+def check_device(name):
+    """Refuse a device name that this machine cannot run on.
+
+    Args:
+        name (str): A torch device name, e.g. ``'cpu'``, ``'cuda:1'``.
+
+    Raises:
+        ValueError: The name is malformed (torch's message), names CUDA
+            where it is not available, or a GPU index beyond this
+            machine's GPUs.
+    """
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(str(error)) from None
+    if device.type != 'cuda':
+        return
+    if not torch.cuda.is_available():
+        raise ValueError('CUDA is not available')
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ValueError(f'this machine has {count} CUDA device(s)')
 
 
 class CfgOptionsAction(DictAction):

@@ -56,7 +56,8 @@ from contextlib import nullcontext
 
 import torch
 
-from l2vit_mm.utils import positive_int, unwritable_reason, write_atomic
+from l2vit_mm.utils import (check_device, positive_int, unwritable_reason,
+                            write_atomic)
 
 FAMILIES = ('l2vit', 'reference', 'swin', 'convnext')
 SIZE_NAMES = {'t': 'tiny', 's': 'small', 'b': 'base'}
@@ -610,11 +611,12 @@ def parse_args(argv=None):
             ('; the second records the CUDA graphs' if graphs else ''))
     try:
         settings_of(args.sizes, args.batch)
-        device = torch.device(args.device)
-    except (ValueError, RuntimeError) as error:
+    except ValueError as error:
         parser.error(str(error))
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error(f'--device {args.device}: CUDA is not available')
+    try:
+        check_device(args.device)
+    except ValueError as error:
+        parser.error(f'--device {args.device}: {error}')
     check_outputs(parser, args)
     return args
 
