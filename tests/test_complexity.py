@@ -114,3 +114,19 @@ def test_get_flops_names_a_config_without_backbone(tmp_path):
     assert str(error.value) == (
         f'{config}: no model.backbone (nor one inside a test-time '
         "augmentation wrapper's model.module) to count")
+
+
+def test_get_flops_checks_every_config_before_counting(tmp_path, monkeypatch):
+    """A missing config or one without a model (a _base_ fragment), even
+    last in the list, is refused naming it before any model is counted."""
+    import get_flops
+    monkeypatch.setattr(get_flops, 'complexity', None)
+    fragment = REPO / 'configs' / '_base_' / 'default_runtime.py'
+    model = REPO / 'configs' / '_base_' / 'models' / 'l2vit' / 'l2vit-tiny.py'
+    missing = tmp_path / 'nope.py'
+    for bad, message in [(missing, 'config file not found'),
+                         (fragment, 'no model.backbone')]:
+        with pytest.raises(SystemExit) as error:
+            get_flops.main([str(model), str(bad)])
+        assert str(error.value).startswith(f'{bad}: ')
+        assert message in str(error.value)

@@ -19,10 +19,11 @@ import sys
 
 import torch
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 
-from l2vit_mm.utils import find_backbone_model, positive_int
+from l2vit_mm.utils import (CfgOptionsAction, find_backbone_model,
+                            positive_int)
 
 
 class _FeatureExtractor(torch.nn.Module):
@@ -130,7 +131,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of every config, e.g. '
         'model.backbone.window_size=12')
     args = parser.parse_args(argv)
@@ -174,22 +175,46 @@ def default_shape(cfg):
     return shape
 
 
+def load_configs(paths, cfg_options=None):
+    """Load every config and find its model, before anything is counted.
+
+    Args:
+        paths (list[str]): Config files.
+        cfg_options (dict, optional): Overrides for every config.
+
+    Returns:
+        list[Config]: The configs, in order.
+
+    Raises:
+        SystemExit: A config is missing or has no model with a backbone;
+            the message names it.
+    """
+    cfgs = []
+    for path in paths:
+        if not osp.isfile(path):
+            sys.exit(f'{path}: config file not found')
+        try:
+            cfg = Config.fromfile(path)
+            if cfg_options:
+                cfg.merge_from_dict(cfg_options)
+            tested_model(cfg)
+        except (FileNotFoundError, ValueError) as error:
+            sys.exit(f'{path}: {error}')
+        cfgs.append(cfg)
+    return cfgs
+
+
 def main(argv=None):
     args = parse_args(argv)
     rows = []
-    for path in args.configs:
-        cfg = Config.fromfile(path)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+    for path, cfg in zip(args.configs,
+                         load_configs(args.configs, args.cfg_options)):
         if args.shape:
             shape = tuple(args.shape * 2)[:2] if len(args.shape) == 1 \
                 else tuple(args.shape[:2])
         else:
             shape = default_shape(cfg)
-        try:
-            params, flops = complexity(cfg, shape)
-        except ValueError as error:
-            sys.exit(f'{path}: {error}')
+        params, flops = complexity(cfg, shape)
         rows.append((osp.splitext(osp.basename(path))[0], shape, params,
                      flops, counts_whole_model(cfg)))
     print(format_table(rows))
