@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from l2vit_mm.utils import cfg_option
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = {
     'det':
@@ -63,9 +65,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options',
         nargs='+',
+        type=cfg_option,
         default=[],
-        help='extra overrides passed to tools/train.py of every task, '
-        'e.g. train_cfg.max_epochs=1')
+        help='extra overrides passed to tools/train.py and tools/test.py of '
+        'every task in --tasks, e.g. train_dataloader.batch_size=4; name '
+        'one task for an override that fits only its config (det trains '
+        'by epochs: --tasks det --cfg-options train_cfg.max_epochs=1)')
     return parser.parse_args(argv)
 
 
@@ -101,11 +106,17 @@ def run_tool(tool, *args):
 
     Returns:
         float: Wall time in seconds.
+
+    Raises:
+        SystemExit: The tool failed; the message names it.
     """
     command = [sys.executable, osp.join(REPO, 'tools', tool), *map(str, args)]
     print('$ ' + ' '.join(command), flush=True)
     start = time.time()
-    subprocess.run(command, cwd=REPO, check=True)
+    status = subprocess.run(command, cwd=REPO).returncode
+    if status:
+        sys.exit(f'error: tools/{tool} failed (exit status {status}); its '
+                 'output is above')
     return time.time() - start
 
 

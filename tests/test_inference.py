@@ -129,11 +129,7 @@ def test_model_hub_knows_l2vit_names(converted):
 
 
 def test_dense_demo_lists_drawn_jpg_and_png(tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'dense_demo', REPO / 'demo' / 'dense_demo.py')
-    dense_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dense_demo)
+    dense_demo = load_demo('dense_demo')
     (tmp_path / 'det').mkdir()
     (tmp_path / 'seg' / 'vis_data' / 'vis_image').mkdir(parents=True)
     for name in ('det/000001.jpg', 'det/000000.jpg',
@@ -163,12 +159,14 @@ def test_image_demo_refuses_an_unconverted_checkpoint(converted, tmp_path):
     assert '"pred_label"' not in result.stdout
 
 
-def load_image_demo():
+def load_demo(name):
+    """Import ``demo/<name>.py`` as a module."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location('image_demo', IMAGE_DEMO)
-    image_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(image_demo)
-    return image_demo
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / 'demo' / f'{name}.py')
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    return demo
 
 
 @pytest.mark.parametrize('first, second, drawing', [
@@ -178,7 +176,7 @@ def load_image_demo():
 ])
 def test_image_demo_refuses_images_drawn_to_the_same_file(
         first, second, drawing, tmp_path):
-    image_demo = load_image_demo()
+    image_demo = load_demo('image_demo')
     for name in (first, second, 'config.py', 'model.pth'):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_bytes(b'')
@@ -198,7 +196,7 @@ def test_image_demo_refuses_images_drawn_to_the_same_file(
 
 
 def test_image_demo_refuses_a_show_dir_in_the_way(tmp_path):
-    image_demo = load_image_demo()
+    image_demo = load_demo('image_demo')
     for name in ('cat.jpg', 'config.py', 'model.pth', 'vis'):
         (tmp_path / name).write_bytes(b'')
     with pytest.raises(SystemExit) as error:
@@ -222,8 +220,26 @@ def test_image_demo_refuses_a_show_dir_in_the_way(tmp_path):
 def test_image_demo_refuses_a_device_it_cannot_run_on(device, message,
                                                       capsys):
     with pytest.raises(SystemExit) as error:
-        load_image_demo().parse_args(
+        load_demo('image_demo').parse_args(
             ['cat.jpg', 'config.py', '--checkpoint', 'model.pth', '--device',
              device])
     assert error.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_dense_demo_refuses_an_override_without_value(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        load_demo('dense_demo').main(
+            ['--out-dir', str(tmp_path / 'out'), '--cfg-options',
+             'train_cfg.max_epochs'])
+    assert error.value.code == 2
+    assert ("argument --cfg-options: expected KEY=VALUE, got "
+            "'train_cfg.max_epochs'") in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_dense_demo_names_a_failed_tool():
+    with pytest.raises(SystemExit) as error:
+        load_demo('dense_demo').run_tool('train.py', 'nope.py')
+    assert str(error.value) == ('error: tools/train.py failed (exit status '
+                                '1); its output is above')

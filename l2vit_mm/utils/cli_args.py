@@ -52,15 +52,31 @@ def check_device(name):
         raise ValueError(f'this machine has {count} CUDA device(s)')
 
 
+def cfg_option(text):
+    """An ``argparse`` type: a ``KEY=VALUE`` config override, as text.
+
+    Args:
+        text (str): The argument.
+
+    Returns:
+        str: ``text``.
+    """
+    if '=' not in text:
+        raise argparse.ArgumentTypeError(
+            f'expected KEY=VALUE, got {text!r}')
+    return text
+
+
 class CfgOptionsAction(DictAction):
     """mmengine's ``DictAction`` that refuses an override without ``=``
     as a usage error naming it (``DictAction`` fails with a traceback)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         for kv in values or ():
-            if '=' not in kv:
-                raise argparse.ArgumentError(
-                    self, f'expected KEY=VALUE, got {kv!r}')
+            try:
+                cfg_option(kv)
+            except argparse.ArgumentTypeError as error:
+                raise argparse.ArgumentError(self, str(error)) from None
         super().__call__(parser, namespace, values, option_string)
 
 
