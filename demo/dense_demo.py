@@ -16,10 +16,9 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 
+from l2vit_mm.demo.run_script import run_script
 from l2vit_mm.utils import cfg_option
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -95,29 +94,6 @@ def data_options(task, data_root):
             f'test_evaluator.ann_file={ann_file}'
         ]
     return options
-
-
-def run_tool(tool, *args):
-    """Run a script of ``tools/`` in a subprocess, streaming its output.
-
-    Args:
-        tool (str): Script name, e.g. ``'train.py'``.
-        *args: Its arguments.
-
-    Returns:
-        float: Wall time in seconds.
-
-    Raises:
-        SystemExit: The tool failed; the message names it.
-    """
-    command = [sys.executable, osp.join(REPO, 'tools', tool), *map(str, args)]
-    print('$ ' + ' '.join(command), flush=True)
-    start = time.time()
-    status = subprocess.run(command, cwd=REPO).returncode
-    if status:
-        sys.exit(f'error: tools/{tool} failed (exit status {status}); its '
-                 'output is above')
-    return time.time() - start
 
 
 def save_untrained_checkpoint(config, options, path):
@@ -233,20 +209,21 @@ def run_task(task, out_dir, extra_options):
 
     work_dir = osp.join(out_dir, task)
     options = data_options(task, data_root) + list(extra_options)
-    train_time = run_tool('train.py', spec['config'], '--work-dir',
-                          osp.join(work_dir, 'train'), '--no-validate',
-                          '--cfg-options', *options)
+    train_time = run_script(REPO, 'tools/train.py', spec['config'],
+                            '--work-dir', osp.join(work_dir, 'train'),
+                            '--no-validate', '--cfg-options', *options)
     checkpoint = sorted(
         glob.glob(osp.join(work_dir, 'train', '*.pth')),
         key=osp.getmtime)[-1]
     show_dir = osp.join(work_dir, 'predictions')
-    run_tool('test.py', spec['config'], checkpoint, '--work-dir',
-             osp.join(work_dir, 'test'), '--show-dir', show_dir,
-             '--cfg-options', *options)
+    run_script(REPO, 'tools/test.py', spec['config'], checkpoint,
+               '--work-dir', osp.join(work_dir, 'test'), '--show-dir',
+               show_dir, '--cfg-options', *options)
     untrained = osp.join(work_dir, 'untrained.pth')
     save_untrained_checkpoint(spec['config'], options, untrained)
-    run_tool('test.py', spec['config'], untrained, '--work-dir',
-             osp.join(work_dir, 'test_untrained'), '--cfg-options', *options)
+    run_script(REPO, 'tools/test.py', spec['config'], untrained,
+               '--work-dir', osp.join(work_dir, 'test_untrained'),
+               '--cfg-options', *options)
 
     records = read_losses(osp.join(work_dir, 'train'))
     curve = osp.join(work_dir, 'loss_curve.png')

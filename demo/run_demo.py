@@ -14,11 +14,12 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
 from mmengine.config import Config
+
+from l2vit_mm.demo.run_script import run_script
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
@@ -49,14 +50,6 @@ def complexity_table():
     print(format_table(rows))
     print('published: T 28.60M/4.71G, S 50.20M/9.02G, B 88.58M/15.86G, '
           'B-384 88.58M/47.47G')
-
-
-def run_tool(*args):
-    """Run a repository script, streaming its output; fail if it fails."""
-    command = [sys.executable, *map(str, args)]
-    print('$ ' + ' '.join(osp.relpath(a, REPO) if osp.isabs(a) else a
-                          for a in map(str, args)), flush=True)
-    subprocess.run(command, cwd=REPO, check=True)
 
 
 def read_scalars(work_dir):
@@ -138,25 +131,25 @@ def main():
         for split in ('train', 'val', 'test')
     ]
     section('Train: tools/train.py (reduced L2ViT, L2ViT-T recipe)')
-    run_tool('tools/train.py', DEMO_CONFIG, '--work-dir', work_dir,
-             '--cfg-options', *data_options)
+    run_script(REPO, 'tools/train.py', DEMO_CONFIG, '--work-dir', work_dir,
+               '--cfg-options', *data_options)
     train, val = read_scalars(work_dir)
 
     section('Test: tools/test.py on the last checkpoint')
     checkpoint = osp.join(work_dir, f'epoch_{int(val[-1]["step"])}.pth')
-    run_tool('tools/test.py', DEMO_CONFIG, checkpoint, '--work-dir',
-             osp.join(work_dir, 'test'), '--out',
-             osp.join(work_dir, 'test_predictions.pkl'), '--cfg-options',
-             *data_options)
+    run_script(REPO, 'tools/test.py', DEMO_CONFIG, checkpoint, '--work-dir',
+               osp.join(work_dir, 'test'), '--out',
+               osp.join(work_dir, 'test_predictions.pkl'), '--cfg-options',
+               *data_options)
 
     section('Curves and drawn predictions')
     curve_png = osp.join(out_dir, 'cls_curves.png')
     plot_curves(train, val, curve_png)
     print(f'loss/accuracy curves: {curve_png}')
     images = sorted(glob.glob(osp.join(data_root, 'val', '*', '*.png')))[::40]
-    run_tool('demo/image_demo.py', *images, DEMO_CONFIG, '--checkpoint',
-             checkpoint, '--show-dir', osp.join(out_dir, 'cls_predictions'),
-             '--resize', 224)
+    run_script(REPO, 'demo/image_demo.py', *images, DEMO_CONFIG,
+               '--checkpoint', checkpoint, '--show-dir',
+               osp.join(out_dir, 'cls_predictions'), '--resize', 224)
 
     section('Summary')
     print('val top-1 by epoch, EMA / trained weights: ' + ', '.join(

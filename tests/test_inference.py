@@ -238,8 +238,11 @@ def test_dense_demo_refuses_an_override_without_value(tmp_path, capsys):
     assert not (tmp_path / 'out').exists()
 
 
-def test_dense_demo_names_a_failed_tool():
+def test_demos_name_a_failed_script(capsys):
+    from l2vit_mm.demo.run_script import run_script
     with pytest.raises(SystemExit) as error:
-        load_demo('dense_demo').run_tool('train.py', 'nope.py')
+        run_script(str(REPO), 'tools/train.py', REPO / 'nope.py')
     assert str(error.value) == ('error: tools/train.py failed (exit status '
                                 '1); its output is above')
+    assert capsys.readouterr().out.startswith(
+        '$ python tools/train.py nope.py\n')
