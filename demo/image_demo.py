@@ -15,11 +15,10 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 from pathlib import Path
 
 import l2vit_mm  # noqa: F401  (registers L2ViT before the model is built)
-from l2vit_mm.utils import check_device, positive_int
+from l2vit_mm.utils import bad_input_exits, device_name, positive_int
 
 
 def parse_args(argv=None):
@@ -30,18 +29,14 @@ def parse_args(argv=None):
         '--checkpoint', required=True, help='OpenMMLab checkpoint file')
     parser.add_argument(
         '--show-dir', help='save the drawn predictions to this folder')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--device', type=device_name, default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--batch-size', type=positive_int, default=8)
     parser.add_argument(
         '--resize',
         type=positive_int,
         help='draw on the image resized to this short side (small images)')
-    args = parser.parse_args(argv)
-    try:
-        check_device(args.device)
-    except ValueError as error:
-        parser.error(f'--device {args.device}: {error}')
-    return args
+    return parser.parse_args(argv)
 
 
 def classify(images, config, checkpoint, show_dir=None, device='cpu',
@@ -133,12 +128,10 @@ def _check_drawing_names(images, show_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with bad_input_exits():
         results = classify(args.images, args.config, args.checkpoint,
                            args.show_dir, args.device, args.batch_size,
                            args.resize)
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f'error: {e}')
     for result in results:
         print(json.dumps(result))
     if args.show_dir:

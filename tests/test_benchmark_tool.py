@@ -206,7 +206,8 @@ def test_a_failed_plot_leaves_no_file(tmp_path, monkeypatch):
 def test_cuda_is_refused_without_cuda(capsys):
     with pytest.raises(SystemExit):
         main(['--device', 'cuda', '--repeat', '1'])
-    assert '--device cuda: CUDA is not available' in capsys.readouterr().err
+    assert ('argument --device: cuda: CUDA is not available'
+            in capsys.readouterr().err)
 
 
 def test_compile_runs_every_model_through_torch_compile(monkeypatch, capsys):

@@ -212,8 +212,8 @@ def test_image_demo_refuses_a_show_dir_in_the_way(tmp_path):
 
 
 @pytest.mark.parametrize('device, message', [
-    ('gpu0', "--device gpu0: Invalid device string: 'gpu0'"),
-    ('cuda:99', '--device cuda:99: ' + (
+    ('gpu0', "argument --device: Invalid device string: 'gpu0'"),
+    ('cuda:99', 'argument --device: cuda:99: ' + (
         'this machine has' if torch.cuda.is_available() else
         'CUDA is not available')),
 ])

@@ -1,7 +1,7 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 from .atomic_write import check_writable, unwritable_reason, write_atomic
 from .cli_args import (CfgOptionsAction, add_runner_args, bad_input_exits,
-                       cfg_option, check_device, parse_runner_args,
+                       cfg_option, device_name, parse_runner_args,
                        positive_int)
 from .runner_setup import (TASK_SCOPES, build_runner, check_backbone,
                            check_data_paths, check_test_checkpoint,
@@ -12,7 +12,7 @@ from .runner_setup import (TASK_SCOPES, build_runner, check_backbone,
 __all__ = [
     'CfgOptionsAction', 'TASK_SCOPES', 'add_runner_args', 'bad_input_exits',
     'build_runner', 'cfg_option', 'check_backbone', 'check_data_paths',
-    'check_device', 'check_test_checkpoint', 'check_writable',
+    'check_test_checkpoint', 'check_writable', 'device_name',
     'find_backbone_model', 'get_task_scope', 'local_checkpoint',
     'merge_test_args', 'merge_train_args', 'parse_runner_args',
     'positive_int', 'unwritable_reason', 'write_atomic'

@@ -28,28 +28,33 @@ def positive_int(text):
     return value
 
 
-def check_device(name):
-    """Refuse a device name that this machine cannot run on.
+def device_name(text):
+    """An ``argparse`` type: a torch device name this machine can run on.
 
     Args:
-        name (str): A torch device name, e.g. ``'cpu'``, ``'cuda:1'``.
+        text (str): The argument, e.g. ``'cpu'``, ``'cuda:1'``.
+
+    Returns:
+        str: ``text``.
 
     Raises:
-        ValueError: The name is malformed (torch's message), names CUDA
-            where it is not available, or a GPU index beyond this
-            machine's GPUs.
+        argparse.ArgumentTypeError: The name is malformed (torch's
+            message), names CUDA where it is not available, or a GPU index
+            beyond this machine's GPUs.
     """
     try:
-        device = torch.device(name)
+        device = torch.device(text)
     except RuntimeError as error:
-        raise ValueError(str(error)) from None
+        raise argparse.ArgumentTypeError(str(error)) from None
     if device.type != 'cuda':
-        return
+        return text
     if not torch.cuda.is_available():
-        raise ValueError('CUDA is not available')
+        raise argparse.ArgumentTypeError(f'{text}: CUDA is not available')
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise ValueError(f'this machine has {count} CUDA device(s)')
+        raise argparse.ArgumentTypeError(
+            f'{text}: this machine has {count} CUDA device(s)')
+    return text
 
 
 def cfg_option(text):

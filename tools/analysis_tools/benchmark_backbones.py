@@ -56,7 +56,7 @@ from contextlib import nullcontext
 
 import torch
 
-from l2vit_mm.utils import (check_device, positive_int, unwritable_reason,
+from l2vit_mm.utils import (device_name, positive_int, unwritable_reason,
                             write_atomic)
 
 FAMILIES = ('l2vit', 'reference', 'swin', 'convnext')
@@ -565,7 +565,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--modes', nargs='+', choices=MODES, default=list(MODES))
     parser.add_argument('--dtype', choices=list(DTYPES), default='fp32')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', type=device_name, default='cpu')
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument(
@@ -613,10 +613,6 @@ def parse_args(argv=None):
         settings_of(args.sizes, args.batch)
     except ValueError as error:
         parser.error(str(error))
-    try:
-        check_device(args.device)
-    except ValueError as error:
-        parser.error(f'--device {args.device}: {error}')
     check_outputs(parser, args)
     return args
 
