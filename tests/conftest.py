@@ -74,3 +74,24 @@ def isolated_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+def tool_error(tool, error, *argv):
+    """Run a tool's ``main`` (``tools/train.py``, ``tools/test.py``) and
+    return the message of the ``error`` it exits with, as one line
+    ``error: <message>``.
+
+    Args:
+        tool (module): The tool's module.
+        error (type): The exception its check raises.
+        *argv: Its arguments.
+
+    Returns:
+        str: The message.
+    """
+    with pytest.raises(SystemExit) as info:
+        tool.main([str(a) for a in argv])
+    cause = info.value.__context__
+    assert isinstance(cause, error)
+    assert str(info.value) == f'error: {cause}'
+    return str(cause)

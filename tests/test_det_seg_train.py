@@ -5,6 +5,7 @@ and clear errors (with no work dir left behind) for bad input."""
 import glob
 import importlib.util
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import torch
 from mmengine.config import Config
 
 from l2vit_mm.demo import make_ade_scenes, make_coco_scenes
-from tests.conftest import REPO
+from tests.conftest import REPO, tool_error
 
 CONFIGS = REPO / 'configs'
 DEMO_DET = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
@@ -189,13 +190,11 @@ def test_missing_data_is_a_clear_error(coco_root, tmp_path):
     assert not work_dir.exists()
 
     train = load_tool('train')
-    with pytest.raises(FileNotFoundError,
-                       match='annotation file not found.*instances_nope'):
-        train.main([
-            str(DEMO_DET), '--work-dir', str(work_dir), '--cfg-options',
-            *det_options(coco_root),
-            'train_dataloader.dataset.ann_file=instances_nope.json'
-        ])
+    message = tool_error(
+        train, FileNotFoundError, DEMO_DET, '--work-dir', work_dir,
+        '--cfg-options', *det_options(coco_root),
+        'train_dataloader.dataset.ann_file=instances_nope.json')
+    assert re.search('annotation file not found.*instances_nope', message)
     assert not work_dir.exists()
 
 
@@ -204,18 +203,17 @@ def test_bad_backbone_is_a_clear_error(ade_root, tmp_path):
     work_dir = tmp_path / 'never'
     args = [str(DEMO_SEG), '--work-dir', str(work_dir), '--cfg-options',
             *seg_options(ade_root)]
-    with pytest.raises(ValueError, match="model.backbone: Unknown L2ViT "
-                       "arch 'huge'"):
-        train.main(args + ['model.backbone.arch=huge'])
+    message = tool_error(train, ValueError, *args,
+                         'model.backbone.arch=huge')
+    assert "model.backbone: Unknown L2ViT arch 'huge'" in message
 
     real = str(CONFIGS / 'upernet' /
                'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py')
     real_args = [real, '--work-dir', str(work_dir), '--cfg-options',
                  *seg_options(ade_root)]
-    with pytest.raises(FileNotFoundError,
-                       match='pre-trained checkpoint not found.*l2vit2mm'):
-        train.main(real_args +
-                   ['model.backbone.init_cfg.checkpoint=no/such.pth'])
+    message = tool_error(train, FileNotFoundError, *real_args,
+                         'model.backbone.init_cfg.checkpoint=no/such.pth')
+    assert re.search('pre-trained checkpoint not found.*l2vit2mm', message)
 
     # A ConvNeXt checkpoint (mmpretrain layout) through Pretrained init.
     convnext = tmp_path / 'convnext.pth'
@@ -226,9 +224,9 @@ def test_bad_backbone_is_a_clear_error(ade_root, tmp_path):
                 96, 1, 7, 7),
             'head.fc.weight': torch.zeros(1000, 768)
         }), convnext)
-    with pytest.raises(ValueError, match='is not an L2ViT checkpoint'):
-        train.main(real_args +
-                   [f'model.backbone.init_cfg.checkpoint={convnext}'])
+    message = tool_error(train, ValueError, *real_args,
+                         f'model.backbone.init_cfg.checkpoint={convnext}')
+    assert 'is not an L2ViT checkpoint' in message
 
     # An L2ViT checkpoint of another size.
     from l2vit_mm.models import L2ViT
@@ -238,6 +236,7 @@ def test_bad_backbone_is_a_clear_error(ade_root, tmp_path):
         for k, v in L2ViT(arch=TINY_ARCH).state_dict().items()
     }
     torch.save(dict(state_dict=state), small)
-    with pytest.raises(ValueError, match='holds an L2ViT with'):
-        train.main(real_args + [f'model.backbone.init_cfg.checkpoint={small}'])
+    message = tool_error(train, ValueError, *real_args,
+                         f'model.backbone.init_cfg.checkpoint={small}')
+    assert 'holds an L2ViT with' in message
     assert not work_dir.exists()

@@ -18,7 +18,7 @@ from l2vit_mm.models import L2ViT
 from l2vit_mm.utils import (check_backbone, check_data_paths,
                             check_test_checkpoint, merge_test_args,
                             merge_train_args)
-from tests.conftest import REPO
+from tests.conftest import REPO, tool_error
 
 CONFIGS = REPO / 'configs'
 IN1K = CONFIGS / 'l2vit' / 'l2vit-tiny_8xb128-acc4_in1k.py'
@@ -56,18 +56,6 @@ def merged_train_cfg(*argv):
     """Parse ``tools/train.py`` arguments and merge them into the config."""
     args = train_tool.parse_args([str(a) for a in argv])
     return merge_train_args(Config.fromfile(args.config), args)
-
-
-def tool_error(tool, error, *argv):
-    """Run ``tools/train.py`` or ``tools/test.py`` (``tool``) and return
-    the message of the ``error`` it exits with (as ``error: <message>``).
-    """
-    with pytest.raises(SystemExit) as info:
-        tool.main([str(a) for a in argv])
-    cause = info.value.__context__
-    assert isinstance(cause, error)
-    assert str(info.value) == f'error: {cause}'
-    return str(cause)
 
 
 def train_error(error, *argv):
