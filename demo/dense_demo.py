@@ -19,7 +19,7 @@ import os.path as osp
 import time
 
 from l2vit_mm.demo.run_script import run_script
-from l2vit_mm.utils import cfg_option
+from l2vit_mm.utils import CfgOptionsAction, cfg_option
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = {
@@ -107,13 +107,13 @@ def save_untrained_checkpoint(config, options, path):
     import importlib
 
     import torch
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import l2vit_mm  # noqa: F401 (registers L2ViT)
     cfg = Config.fromfile(osp.join(REPO, config))
     parser = argparse.ArgumentParser()
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     cfg.merge_from_dict(
         parser.parse_args(['--cfg-options', *options]).cfg_options)
     init_default_scope(cfg.default_scope)

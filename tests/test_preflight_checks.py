@@ -447,7 +447,7 @@ def test_out_that_cannot_be_written_is_refused_before_the_test(
     message = tool_error(test_tool, ValueError, config, 'model.pth', '--out',
                          out)
     assert message == (
-        f'--out {out}: cannot write it: {reason.format(tmp=in_tmp)}')
+        f'cannot write --out {out}: {reason.format(tmp=in_tmp)}')
     assert sorted(os.listdir(in_tmp)) == [
         'a_file', 'a_folder.pkl', 'model.pth'
     ]
@@ -466,7 +466,7 @@ def test_show_dir_that_cannot_be_written_is_refused_before_the_test(
     show_dir = show_dir.format(tmp=in_tmp)
     message = tool_error(test_tool, ValueError, config, 'model.pth',
                          '--show-dir', show_dir)
-    assert message == (f'--show-dir {show_dir}: cannot write it: '
+    assert message == (f'cannot write --show-dir {show_dir}: '
                        f'{reason.format(tmp=in_tmp)}')
     assert sorted(os.listdir(in_tmp)) == ['a_file', 'model.pth']
 

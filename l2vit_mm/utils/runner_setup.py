@@ -584,7 +584,7 @@ def _check_writable_arg(flag, value, path, folder):
     could not be written (see :func:`unwritable_reason`)."""
     reason = unwritable_reason(path, folder)
     if reason:
-        raise ValueError(f'{flag} {value}: cannot write it: {reason}')
+        raise ValueError(f'cannot write {flag} {value}: {reason}')
 
 
 def _dump_results(cfg, out):
