@@ -67,6 +67,53 @@ def test_drop_path_increases_linearly():
     assert rates == pytest.approx(expected)
 
 
+class DropWholeBranch(torch.nn.Module):
+    """A drop path that drops every sample's branch."""
+
+    def forward(self, x):
+        return torch.zeros_like(x)
+
+
+def test_drop_path_covers_every_residual_branch():
+    """With every branch dropped a block is its position encodings only:
+    no branch is added around its drop path."""
+    model = small(drop_path_rate=0.3).train()
+    torch.manual_seed(0)
+    for block in (model.stages[1][0], model.stages[1][1]):
+        block.drop_path = DropWholeBranch()
+        x = torch.randn(2, 9, 11, 32)
+        expected = x
+        for cpe in block.cpe:
+            expected = cpe(expected)
+        torch.testing.assert_close(block(x), expected)
+
+
+def test_drop_path_is_random_per_sample_in_training_only():
+    model = small(drop_path_rate=0.3)
+    calls = []
+    for stage in model.stages:
+        for block in stage:
+            if hasattr(block.drop_path, 'drop_prob'):
+                block.drop_path.register_forward_hook(
+                    lambda module, args, out: calls.append(type(module)))
+    x = torch.randn(4, 3, 32, 32)
+    outs = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        outs.append(model.train()(x)[0])
+    # The first block's rate is 0; three LWA blocks (2 branches each) and
+    # four LGA blocks (3 branches) drop paths, in three passes.
+    assert len(calls) == 3 * (3 * 2 + 4 * 3)
+    torch.testing.assert_close(outs[0], outs[1])
+    assert not torch.allclose(outs[0], outs[2])
+    with torch.no_grad():
+        model.eval()
+        torch.manual_seed(1)
+        eval_out = model(x)[0]
+        torch.manual_seed(2)
+        torch.testing.assert_close(model(x)[0], eval_out)
+
+
 @pytest.mark.parametrize('arch,match', [
     ('huge', r"Unknown L2ViT arch 'huge'.*'b', 'base', 's', 'small', 't'"),
     (dict(embed_dims=[16, 32], depths=[2, 2]), r"missing \['num_heads'\]"),
@@ -210,6 +257,15 @@ def test_default_init_follows_authors():
     assert torch.all(block.norm1.weight == 1)
     assert torch.allclose(block.attn.temperature,
                           torch.full((2, 1, 1), 16**-0.5))
+    convs = (model.downsample_layers[0].proj.proj[0],
+             model.downsample_layers[1].proj, block.cpe[0].proj,
+             block.local_mp.conv1)
+    for conv in convs:
+        assert conv.weight.std().item() == pytest.approx(0.02, rel=0.2)
+        assert conv.bias.abs().max() == 0
+    for norm in (model.downsample_layers[0].proj.proj[1],
+                 block.local_mp.bn):
+        assert torch.all(norm.weight == 1) and torch.all(norm.bias == 0)
 
 
 def test_stem_folds_eval_batchnorm():
