@@ -148,10 +148,28 @@ def test_frozen_stages_out_of_range():
 
 
 @pytest.mark.parametrize('shape', [(3, 32, 32), (1, 4, 32, 32),
-                                   (1, 1, 3, 32, 32)])
+                                   (1, 1, 3, 32, 32), (1, 3, 0, 32),
+                                   (2, 3, 32, 0)])
 def test_bad_input_shape(shape):
-    with pytest.raises(ValueError, match=r'expects input of shape \(N, 3'):
+    with pytest.raises(ValueError,
+                       match=r'expects input of shape \(N, 3, H, W\) with H, '
+                       rf'W >= 1, got \({", ".join(map(str, shape))}'):
         small()(torch.randn(*shape))
+
+
+def test_empty_batch_gives_empty_maps():
+    """A batch of no images (a data loader's last, a sampler's empty
+    share) gives empty maps in training and inference alike."""
+    model = small(out_indices=(0, 1, 2, 3))
+    x = torch.randn(0, 3, 45, 32, requires_grad=True)
+    shapes = [(0, 16, 12, 8), (0, 32, 6, 4), (0, 64, 3, 2), (0, 128, 2, 1)]
+    outs = model.train()(x)
+    assert [out.shape for out in outs] == shapes
+    sum(out.sum() for out in outs).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and not param.grad.any(), name
+    with torch.no_grad():
+        assert [out.shape for out in model.eval()(x)] == shapes
 
 
 def test_in_channels():
@@ -209,6 +227,8 @@ def test_frozen_stages(frozen_stages):
     (dict(window_size=-1), 'window_size'),
     (dict(window_size=7.0), 'window_size'),
     (dict(mlp_ratio=0), 'mlp_ratio must be a number > 0, got 0'),
+    (dict(mlp_ratio=0.05),
+     'mlp_ratio 0.05 leaves no hidden channels in the MLPs of embed_dims 16'),
     (dict(drop_path_rate=-0.1), 'drop_path_rate must be a number >= 0'),
     (dict(drop_path_rate=1.0), 'drop_path_rate'),
     (dict(in_channels=0), 'in_channels must be an int >= 1, got 0'),

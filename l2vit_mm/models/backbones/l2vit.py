@@ -146,6 +146,10 @@ class L2ViT(BaseModule):
         self.depths = self.arch_settings['depths']
         self.num_heads = self.arch_settings['num_heads']
         self.num_stages = len(self.depths)
+        if int(min(self.embed_dims) * mlp_ratio) < 1:
+            raise ValueError(
+                f'L2ViT: mlp_ratio {mlp_ratio!r} leaves no hidden channels in '
+                f'the MLPs of embed_dims {min(self.embed_dims)}')
         self.in_channels = in_channels
         self.out_indices = self._parse_out_indices(out_indices)
         if not -1 <= frozen_stages <= self.num_stages:
@@ -297,10 +301,11 @@ class L2ViT(BaseModule):
             tuple[Tensor]: One (B, C_i, ceil(H/s_i), ceil(W/s_i)) map per
             entry of ``out_indices``, with strides s = 4, 8, 16, 32.
         """
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
+        if x.dim() != 4 or x.shape[1] != self.in_channels or min(
+                x.shape[2:]) < 1:
             raise ValueError(
-                f'L2ViT expects input of shape (N, {self.in_channels}, H, W),'
-                f' got {tuple(x.shape)}')
+                f'L2ViT expects input of shape (N, {self.in_channels}, H, W)'
+                f' with H, W >= 1, got {tuple(x.shape)}')
         outs = []
         for i in range(self.num_stages):
             x = self.stages[i](self.downsample_layers[i](x))

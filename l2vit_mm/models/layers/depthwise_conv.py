@@ -42,14 +42,13 @@ class DepthwiseConv2dFunction(torch.autograd.Function):
                 grad_out, x, weight, None, [1, 1], [padding, padding],
                 [1, 1], False, [0, 0], channels, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
-            grad_weight = sum(
-                F.conv2d(
+            grad_weight = torch.zeros_like(weight)
+            for image, grad in zip(x, grad_out):
+                grad_weight += F.conv2d(
                     image.unsqueeze(0),
                     grad.unsqueeze(1),
                     padding=padding,
-                    groups=channels) for image, grad in zip(x, grad_out))
-            grad_weight = torch.empty_like(weight).copy_(
-                grad_weight.view_as(weight))
+                    groups=channels).view_as(weight)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_out.sum((0, 2, 3))
         return grad_x, grad_weight, grad_bias, None

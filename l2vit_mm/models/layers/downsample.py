@@ -175,4 +175,4 @@ def patch_linear(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     patches = x.view(B, H // k, k, W // k, k, C).transpose(2, 3)
     weight = conv.weight.permute(0, 2, 3, 1).reshape(-1, k * k * C)
     out = F.linear(patches.reshape(-1, k * k * C), weight, conv.bias)
-    return out.view(B, H // k, W // k, -1)
+    return out.view(B, H // k, W // k, conv.out_channels)

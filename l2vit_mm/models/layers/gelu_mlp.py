@@ -49,7 +49,8 @@ class GeluMlpFunction(torch.autograd.Function):
         w1c, w2c = w1.to(x.dtype), w2.to(x.dtype)
         grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         grad_w1 = grad_w2 = grad_b1 = None
-        for s in range(0, x.shape[0], step):
+        # At least once: no tokens give zero weight gradients, as autograd.
+        for s in range(0, max(1, x.shape[0]), step):
             pre, dout = hidden[s:s + step], grad_out[s:s + step]
             grad_w2 = _add_product(grad_w2, dout.t(),
                                    F.gelu(pre, approximate=approximate),
