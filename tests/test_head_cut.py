@@ -71,6 +71,78 @@ def test_bad_maps_and_heads(official, tmp_path):
         cut_head(sd, list(range(1000)))
 
 
+def test_maps_refuse_repeated_indices(official, tmp_path, capsys):
+    indices = list(range(1000))
+    indices[500], indices[600] = 9, 3
+    repeated = tmp_path / 'repeated.txt'
+    repeated.write_text('\n'.join(map(str, indices)) + '\n')
+    with pytest.raises(CheckpointError) as info:
+        read_class_map(repeated)
+    assert str(info.value) == (f'class map {repeated} repeats indices 3, 9: '
+                               'each class needs its own source row')
+    many = tmp_path / 'many.txt'
+    many.write_text('\n'.join(map(str, list(range(996)) + [0, 1, 2, 3])))
+    with pytest.raises(CheckpointError,
+                       match=r'repeats indices 0, 1, 2, \.\.\.: each'):
+        read_class_map(many)
+
+    src = tmp_path / 'l2vit_22k.pth'
+    torch.save(dict(model=authors_22k_checkpoint(official)), src)
+    cutter = load_cli(CUTTER)
+    assert cutter.main([str(src), str(repeated), str(tmp_path / 'cut.pth')
+                        ]) == 1
+    assert capsys.readouterr().err == f'error: {info.value}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'l2vit_22k.pth', 'many.txt', 'repeated.txt']
+
+
+def test_cut_head_refuses_a_bias_of_another_size(official, tmp_path, capsys):
+    last_rows = list(range(21841 - 1000, 21841))
+    for size in (21840, 21842):
+        sd = convert_l2vit(authors_22k_checkpoint(official))
+        sd['head.fc.bias'] = torch.zeros(size)
+        with pytest.raises(CheckpointError) as info:
+            cut_head(sd, last_rows)
+        assert str(info.value) == (
+            f'head.fc.bias has shape [{size}], expected [21841] for the '
+            '21841 rows of head.fc.weight')
+
+    sd = authors_22k_checkpoint(official)
+    sd['head.bias'] = torch.zeros(21840)
+    src = tmp_path / 'l2vit_22k.pth'
+    torch.save(dict(model=sd), src)
+    synthetic_map(tmp_path / 'map.txt')
+    cutter = load_cli(CUTTER)
+    dst = tmp_path / 'cut.pth'
+    assert cutter.main([str(src), str(tmp_path / 'map.txt'), str(dst)]) == 1
+    assert capsys.readouterr().err == (
+        'error: head.fc.bias has shape [21840], expected [21841] for the '
+        '21841 rows of head.fc.weight\n')
+    assert not dst.exists()
+
+
+def test_cutter_takes_ema_weights_with_ema(official, tmp_path, capsys):
+    plain = authors_22k_checkpoint(official)
+    ema = authors_22k_checkpoint(official)
+    ema['norm.weight'] = plain['norm.weight'] + 1
+    src = tmp_path / 'l2vit_22k.pth'
+    torch.save(dict(model=plain, model_ema=ema), src)
+    class_map = synthetic_map(tmp_path / 'map.txt')
+    cutter = load_cli(CUTTER)
+    for flags, weights in (([], plain), (['--ema'], ema)):
+        dst = tmp_path / f'cut{len(flags)}.pth'
+        assert cutter.main(
+            [str(src), str(tmp_path / 'map.txt'), str(dst)] + flags) == 0
+        capsys.readouterr()
+        cut = torch.load(dst, weights_only=False)['state_dict']
+        assert torch.equal(cut['head.fc.weight'],
+                           weights['head.weight'][class_map])
+        assert torch.equal(cut['head.fc.bias'],
+                           weights['head.bias'][class_map])
+        assert torch.equal(cut['backbone.norm3.weight'],
+                           weights['norm.weight'])
+
+
 def test_cli_refuses_wrong_head_without_writing(official, tmp_path):
     src = tmp_path / 'in1k.pth'
     torch.save(dict(model=official['cls_state_dict']), src)

@@ -15,6 +15,8 @@ def read_class_map(path, num_classes=IN1K_CLASSES,
                    num_src_classes=IN22K_CLASSES):
     """Read a class map: line ``i`` holds the 22K index of 1K class ``i``.
 
+    No index may repeat: each target class takes its own source row.
+
     Args:
         path (str): The map file, e.g. the authors'
             ``l2vit_custom_map22kto1k.txt``.
@@ -49,6 +51,13 @@ def read_class_map(path, num_classes=IN1K_CLASSES,
                 f'class map {path} line {lineno}: index {index} is out of '
                 f'range for a {num_src_classes}-way head')
         indices.append(index)
+    repeated = sorted(i for i, k in Counter(indices).items() if k > 1)
+    if repeated:
+        raise CheckpointError(
+            f'class map {path} repeats indices '
+            f'{", ".join(map(str, repeated[:3]))}'
+            f'{", ..." if len(repeated) > 3 else ""}: each class needs '
+            'its own source row')
     return indices
 
 
@@ -143,6 +152,11 @@ def cut_head(state_dict, class_map, num_src_classes=IN22K_CLASSES):
         raise CheckpointError(
             f'the head is {rows}-way, expected a {num_src_classes}-way '
             'ImageNet-22K head')
+    bias = state_dict.get('head.fc.bias')
+    if bias is not None and bias.shape != (rows, ):
+        raise CheckpointError(
+            f'head.fc.bias has shape {list(bias.shape)}, expected [{rows}] '
+            f'for the {rows} rows of head.fc.weight')
     check_l2vit_state_dict(state_dict, detect_arch(state_dict))
     cut = OrderedDict(state_dict)
     for name in ('head.fc.weight', 'head.fc.bias'):
