@@ -191,7 +191,7 @@ def test_check_backbone_reports_a_broken_pretrained_file(
         official, official_arch, tmp_path):
     from mmengine.config import Config
 
-    from l2vit_mm.utils.runner_setup import check_backbone
+    from l2vit_mm.utils import check_backbone
     converted = convert_l2vit(official['cls_state_dict'])
     del converted['backbone.downsample_layers.2.proj.weight']
     path = tmp_path / 'broken.pth'

@@ -358,7 +358,7 @@ def test_pretrained_init_cfg_loads_the_converted_backbone(
     """The authors' dense-task weights, converted, reach the backbone
     through ``init_cfg=dict(type='Pretrained', prefix='backbone.')``."""
     from l2vit_mm.converters import convert_l2vit
-    from l2vit_mm.utils.runner_setup import check_backbone
+    from l2vit_mm.utils import check_backbone
     path = tmp_path / 'converted.pth'
     torch.save(
         dict(state_dict=convert_l2vit(official['det_state_dict'])), path)

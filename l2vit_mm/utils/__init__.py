@@ -3,11 +3,11 @@ from .atomic_write import check_writable, unwritable_reason, write_atomic
 from .cli_args import (CfgOptionsAction, add_runner_args, bad_input_exits,
                        cfg_option, device_name, parse_runner_args,
                        positive_int)
-from .runner_setup import (TASK_SCOPES, build_runner, check_backbone,
-                           check_data_paths, check_test_checkpoint,
-                           find_backbone_model, get_task_scope,
-                           local_checkpoint, merge_test_args,
+from .model_checks import (check_backbone, check_test_checkpoint,
+                           find_backbone_model, local_checkpoint)
+from .runner_setup import (build_runner, check_data_paths, merge_test_args,
                            merge_train_args)
+from .task_scope import TASK_SCOPES, get_task_scope
 
 __all__ = [
     'CfgOptionsAction', 'TASK_SCOPES', 'add_runner_args', 'bad_input_exits',
