@@ -3,6 +3,7 @@
 import json
 import re
 import shlex
+from types import SimpleNamespace
 
 import benchmark_backbones
 import pytest
@@ -51,6 +52,41 @@ def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
     for key in ('train_peak_mb', 'train_saved_mb'):
         mb = {(r['model'], r['height']): r[key] for r in records}
         assert mb[('l2vit-t-cp', 64)] < mb[('l2vit-t', 64)]
+
+
+def test_dtype_autocasts_and_process_timer_fills_the_times(
+        monkeypatch, capsys):
+    # Linear layers run in bf16 in both modes; the fake clocks tell the
+    # timers apart: the process clock advances 7 ms per run, the wall 3 ms.
+    dtypes = set()
+
+    def build_hooked(name):
+        model = build_backbone(name)
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.Linear):
+                layer.register_forward_hook(
+                    lambda layer, args, out: dtypes.add(out.dtype))
+        return model
+
+    def clock(ms_per_run):
+        ticks = iter(range(10**6))
+        return lambda: next(ticks) * ms_per_run / 1e3
+
+    monkeypatch.setattr(benchmark_backbones, 'build_backbone', build_hooked)
+    monkeypatch.setattr(benchmark_backbones, 'time', SimpleNamespace(
+        perf_counter=clock(3), process_time=clock(7)))
+    records = main([
+        '--models', 'l2vit-t', '--sizes', '32', '--batch', '2', '--repeat',
+        '2', '--warmup', '0', '--dtype', 'bf16', '--timer', 'process',
+        '--no-memory'
+    ])
+    assert dtypes == {torch.bfloat16}
+    for mode in ('forward', 'train'):
+        times = records[0][f'{mode}_ms']
+        assert times['runs'] == pytest.approx([7, 7])
+        assert times['other_timer_runs'] == pytest.approx([3, 3])
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.startswith('bf16, ') and ', process time, ' in header
 
 
 def test_time_ratios_of_min_times_and_of_runs_of_the_same_round():
