@@ -197,7 +197,7 @@ def test_check_backbone_reports_a_broken_pretrained_file(
     path = tmp_path / 'broken.pth'
     torch.save(dict(state_dict=converted), path)
     cfg = Config(
-        dict(model=dict(
+        dict(default_scope='mmpretrain', model=dict(
             type='ImageClassifier',
             backbone=dict(
                 type='L2ViT',

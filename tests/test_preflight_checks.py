@@ -63,6 +63,17 @@ def train_error(error, *argv):
     return tool_error(train_tool, error, *argv)
 
 
+def save_built_model(config, path):
+    """Save the initial weights of the model a config builds."""
+    from mmengine.registry import MODELS, DefaultScope
+    cfg = Config.fromfile(config)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return model.state_dict()
+
+
 def save_classifier(path, head_shape=(1000, 256), backbone_prefix='backbone.'):
     """Save a classifier checkpoint with an L2ViT of ``SMALL_ARCH``."""
     backbone = L2ViT(SMALL_ARCH, window_size=4).state_dict()
@@ -167,11 +178,7 @@ def test_test_checkpoint_of_another_task(in_tmp):
     """A classifier's checkpoint has no weights for a segmentor's heads,
     and the other way round: they would be tested from random weights."""
     save_classifier('ckpt/cls.pth', head_shape=(10, 256))
-    backbone = torch.load('ckpt/cls.pth')['state_dict']
-    segmentor = {k: v for k, v in backbone.items() if k.startswith('backbone')}
-    segmentor['decode_head.conv_seg.weight'] = torch.zeros(11, 64, 1, 1)
-    segmentor['auxiliary_head.conv_seg.weight'] = torch.zeros(11, 32, 1, 1)
-    torch.save(dict(state_dict=segmentor), 'ckpt/seg.pth')
+    save_built_model(SEG_DEMO, 'ckpt/seg.pth')
     mask_rcnn = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
     check_test_checkpoint(Config.fromfile(SEG_DEMO), 'ckpt/seg.pth')
     # A head without weights needs none.
@@ -190,6 +197,63 @@ def test_test_checkpoint_of_another_task(in_tmp):
             f'checkpoint: ckpt/{name}.pth has no weights for {missing} (it '
             f'holds {held}): a checkpoint of another model, whose missing '
             'parts would stay random')
+
+
+def test_test_checkpoint_must_hold_every_weight_in_its_shape(in_tmp):
+    """A checkpoint with the right backbone arch and heads can still miss
+    weights or hold others of another shape (another mlp_ratio, another
+    number of classes, a Mask R-CNN's weights for a Cascade): mmengine
+    would warn and test those weights at random."""
+    good = save_built_model(SEG_DEMO, 'ckpt/seg.pth')
+    seg_demo = Config.fromfile(SEG_DEMO)
+    check_test_checkpoint(seg_demo, 'ckpt/seg.pth')
+    partial = {k: v for k, v in good.items()
+               if not k.startswith('backbone.stages.2.0.')}
+    torch.save(dict(state_dict=partial), 'ckpt/partial.pth')
+    classes = dict(good, **{
+        'decode_head.conv_seg.weight': torch.zeros(5, 64, 1, 1),
+        'decode_head.conv_seg.bias': torch.zeros(5)})
+    torch.save(dict(state_dict=classes), 'ckpt/classes.pth')
+    seg_demo.model.backbone.mlp_ratio = 2
+    errors = {}
+    for name in ('partial', 'classes'):
+        with pytest.raises(ValueError) as info:
+            check_test_checkpoint(Config.fromfile(SEG_DEMO),
+                                  f'ckpt/{name}.pth')
+        errors[name] = str(info.value)
+    with pytest.raises(ValueError) as info:
+        check_test_checkpoint(seg_demo, 'ckpt/seg.pth')
+    errors['mlp_ratio'] = str(info.value)
+    tail = ': mmengine would load the rest and keep these weights random'
+    assert errors['partial'] == (
+        'checkpoint: ckpt/partial.pth does not fit model (missing keys: '
+        'backbone.stages.2.0.cpe.0.proj.weight, '
+        'backbone.stages.2.0.cpe.0.proj.bias, '
+        'backbone.stages.2.0.cpe.1.proj.weight and 13 more)' + tail)
+    assert errors['classes'] == (
+        'checkpoint: ckpt/classes.pth does not fit model (wrong shapes: '
+        'decode_head.conv_seg.weight [5, 64, 1, 1] (expected [11, 64, 1, '
+        '1]), decode_head.conv_seg.bias [5] (expected [11]))' + tail)
+    assert errors['mlp_ratio'].startswith(
+        'checkpoint: ckpt/seg.pth does not fit model (wrong shapes: '
+        'backbone.stages.0.0.mlp.fc1.weight [128, 32] (expected [64, 32])')
+
+
+def test_bad_backbone_argument_leaves_no_work_dir(in_tmp, digits_root):
+    """Every backbone argument is checked before the runner starts, not
+    only the arch: the backbone is built on the meta device."""
+    for option, message in [
+        ('window_size=0', 'window_size must be an int >= 1, got 0'),
+        ('out_indices=[5]', 'out_indices [5] has 5, out of range'),
+        ('mlp_ratio=0.01', 'mlp_ratio 0.01 leaves no hidden channels'),
+    ]:
+        error = train_error(
+            ValueError, DIGITS, '--work-dir', 'wd', '--cfg-options',
+            f'train_dataloader.dataset.data_root={digits_root}',
+            f'val_dataloader.dataset.data_root={digits_root}',
+            f'model.backbone.{option}')
+        assert error.startswith('model.backbone: ') and message in error
+        assert not os.path.exists('wd')
 
 
 def test_test_checkpoint_url_is_left_to_mmengine(in_tmp, monkeypatch):
@@ -256,6 +320,34 @@ def test_backbone_checkpoint_of_another_arch(in_tmp):
     assert message.startswith(
         'model.backbone.init_cfg: checkpoints/small.pth holds an L2ViT')
     assert sorted(os.listdir(in_tmp)) == ['checkpoints', 'data']
+
+
+def test_backbone_checkpoint_must_hold_every_weight_in_its_shape(in_tmp):
+    """A pre-trained classifier fits a dense-task backbone, whose extra
+    norms start fresh; missing blocks or another mlp_ratio do not."""
+    cfg = Config.fromfile(SEG_DEMO)
+    cfg.model.backbone.init_cfg = dict(
+        type='Pretrained', checkpoint='ckpt/cls.pth', prefix='backbone.')
+    save_classifier('ckpt/cls.pth')
+    check_backbone(cfg)
+    classifier = torch.load('ckpt/cls.pth')['state_dict']
+    torch.save(dict(state_dict={
+        k: v for k, v in classifier.items()
+        if not k.startswith('backbone.stages.2.0.')}), 'ckpt/cls.pth')
+    with pytest.raises(ValueError) as info:
+        check_backbone(cfg)
+    assert str(info.value).startswith(
+        'model.backbone.init_cfg: ckpt/cls.pth does not fit model.backbone '
+        '(missing keys: stages.2.0.cpe.0.proj.weight, ')
+    wide = L2ViT(SMALL_ARCH, window_size=4, mlp_ratio=2).state_dict()
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in wide.items()}),
+               'ckpt/cls.pth')
+    with pytest.raises(ValueError) as info:
+        check_backbone(cfg)
+    assert str(info.value).startswith(
+        'model.backbone.init_cfg: ckpt/cls.pth does not fit model.backbone '
+        '(wrong shapes: stages.0.0.mlp.fc1.weight [64, 32] (expected '
+        '[128, 32]), ')
 
 
 def test_missing_model_level_checkpoint(in_tmp):

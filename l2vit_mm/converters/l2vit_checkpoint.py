@@ -193,6 +193,45 @@ def _first(names, limit=3):
     return shown + (f' and {more} more' if more > 0 else '')
 
 
+def state_dict_mismatches(state_dict, expected, prefix='', may_miss=None,
+                          unexpected=True):
+    """Say how a state dict differs from the one a model expects.
+
+    Args:
+        state_dict (dict): The weights to load.
+        expected (dict): The model's own state dict (its tensors' shapes
+            are what counts; meta tensors will do).
+        prefix (str): Put before every key in the description.
+            Defaults to ''.
+        may_miss (Callable[[str], bool], optional): Whether a key of
+            ``expected`` may be missing. Defaults to None (none may).
+        unexpected (bool): Whether keys that the model lacks count.
+            Defaults to True.
+
+    Returns:
+        list[str]: One entry per kind of difference (missing keys,
+        unexpected keys, wrong shapes), naming the first keys; empty when
+        the weights load strictly.
+    """
+    missing = [
+        prefix + k for k in expected
+        if k not in state_dict and not (may_miss and may_miss(k))
+    ]
+    extra = [prefix + k for k in state_dict
+             if k not in expected] if unexpected else []
+    wrong_shape = [
+        f'{prefix}{k} {list(v.shape)} (expected {list(expected[k].shape)})'
+        for k, v in state_dict.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    return [
+        f'{what}: {_first(names)}'
+        for what, names in [('missing keys', missing), (
+            'unexpected keys', extra), ('wrong shapes', wrong_shape)]
+        if names
+    ]
+
+
 def check_l2vit_state_dict(state_dict, arch):
     """Check that the ``backbone.`` keys load strictly into ``L2ViT(arch)``.
 
@@ -218,20 +257,8 @@ def check_l2vit_state_dict(state_dict, arch):
     }) or [num_stages - 1]
     model = L2ViT({k: arch[k]
                    for k in L2ViT.arch_keys}, out_indices=out_indices)
-    expected = model.state_dict()
-    missing = ['backbone.' + k for k in expected if k not in backbone]
-    unexpected = ['backbone.' + k for k in backbone if k not in expected]
-    wrong_shape = [
-        f'backbone.{k} {list(v.shape)} (expected '
-        f'{list(expected[k].shape)})' for k, v in backbone.items()
-        if k in expected and v.shape != expected[k].shape
-    ]
-    problems = [
-        f'{what}: {_first(names)}'
-        for what, names in [('missing keys', missing), (
-            'unexpected keys', unexpected), ('wrong shapes', wrong_shape)]
-        if names
-    ]
+    problems = state_dict_mismatches(backbone, model.state_dict(),
+                                     'backbone.')
     if problems:
         raise CheckpointError(
             f'the weights do not fit L2ViT(embed_dims={arch["embed_dims"]}, '

@@ -7,8 +7,15 @@ dir: mmengine loads checkpoints without ``strict`` and would warn and
 train or test random weights.
 """
 import os.path as osp
+import re
+
+import torch
 
 from .task_scope import get_task_scope
+
+#: Backbone keys that a pre-trained checkpoint need not hold: the norms of
+#: the stages a dense-task backbone returns start fresh, as the authors'.
+FRESH_BACKBONE_KEYS = re.compile(r'norm\d+\.')
 
 
 def find_backbone_model(model):
@@ -192,6 +199,56 @@ def _check_heads(state_dict, model, where, path, label, scope):
             'model, whose missing parts would stay random')
 
 
+def _build_on_meta(part, where, scope):
+    """The state dict of a model part built from its config, on the meta
+    device (shapes without memory); its arguments are checked on the way.
+
+    Args:
+        part (dict): A model or backbone config.
+        where (str): Its key in the config, for messages.
+        scope (str): The config's task library.
+
+    Returns:
+        dict: Parameter and buffer names to meta tensors.
+    """
+    from mmengine.registry import MODELS, DefaultScope
+    try:
+        with DefaultScope.overwrite_default_scope(scope), \
+                torch.device('meta'):
+            return MODELS.build(part).state_dict()
+    except (ValueError, TypeError) as e:
+        raise ValueError(f'{where}: {e}') from None
+
+
+def _check_fits(state_dict, expected, path, label, where, fresh=None):
+    """Fail unless a checkpoint holds every weight of the config's model
+    (or part) in its shape: mmengine would load the rest with a warning and
+    keep those weights random.
+
+    Args:
+        state_dict (dict): The checkpoint's weights, with the keys of the
+            model (or part) they load into.
+        expected (dict): The state dict of the model built from the config
+            (:func:`_build_on_meta`).
+        path (str): The checkpoint file, for messages.
+        label (str): What gives the checkpoint, for messages.
+        where (str): The model's (or part's) key in the config.
+        fresh (re.Pattern, optional): Keys that may be missing (they start
+            from their initialisation). Defaults to None.
+    """
+    from ..converters import state_dict_mismatches
+    problems = state_dict_mismatches(
+        state_dict,
+        expected,
+        may_miss=lambda k: k.endswith('num_batches_tracked') or bool(
+            fresh and fresh.match(k)),
+        unexpected=False)
+    if problems:
+        raise ValueError(
+            f'{label}: {path} does not fit {where} ({"; ".join(problems)}):'
+            ' mmengine would load the rest and keep these weights random')
+
+
 def _check_model_weights(state_dict, model, where, arch, path, label,
                          scope):
     """Fail unless a whole-model state dict loads into the config's model:
@@ -206,6 +263,8 @@ def _check_model_weights(state_dict, model, where, arch, path, label,
     _check_heads(state_dict, model, where, path, label, scope)
     _check_classifier_size(state_dict, model.get('head'), path, label,
                            where)
+    _check_fits(state_dict, _build_on_meta(model, where, scope), path, label,
+                where)
 
 
 def check_test_checkpoint(cfg, path):
@@ -238,11 +297,14 @@ def check_test_checkpoint(cfg, path):
 def check_backbone(cfg):
     """Fail early, with a clear message, on a bad L2ViT backbone config.
 
-    Runs before the runner creates the work dir, so a config with an
-    unknown arch, a missing pre-trained checkpoint or a checkpoint of
-    another backbone (or another L2ViT size) leaves no work dir behind.
-    Both a backbone's and a model's ``init_cfg=dict(type='Pretrained')``
-    are checked (the 22K -> 1K configs load the whole classifier); a
+    Runs before the runner creates the work dir, so a config with a bad
+    backbone argument (the backbone is built on the meta device), a
+    missing pre-trained checkpoint or a checkpoint of another backbone
+    (or another L2ViT size) leaves no work dir behind. Both a backbone's
+    and a model's ``init_cfg=dict(type='Pretrained')`` are checked (the
+    22K -> 1K configs load the whole classifier): the checkpoint must hold
+    every weight of the part it loads into, in its shape, but the
+    ``norm{i}`` of a dense-task backbone, which start fresh; a
     model-level checkpoint must hold ``backbone.`` keys and a
     ``head.fc.weight`` of the config's head size. Backbones of other types
     are not checked.
@@ -254,7 +316,8 @@ def check_backbone(cfg):
     model, where, arch = _l2vit_model(cfg)
     if model is None:
         return
-    backbone = model['backbone']
+    backbone, scope = model['backbone'], get_task_scope(cfg)
+    expected = _build_on_meta(backbone, f'{where}.backbone', scope)
     loaded = _pretrained_weights(
         backbone.get('init_cfg'), f'{where}.backbone',
         'convert the authors\' ImageNet weights with '
@@ -265,6 +328,8 @@ def check_backbone(cfg):
         path, state_dict = loaded
         _check_l2vit_arch(state_dict, arch, path,
                           f'{where}.backbone.init_cfg')
+        _check_fits(state_dict, expected, path, f'{where}.backbone.init_cfg',
+                    f'{where}.backbone', fresh=FRESH_BACKBONE_KEYS)
     loaded = _pretrained_weights(
         model.get('init_cfg'), where,
         'convert the authors\' ImageNet-22K weights and cut their head with '
@@ -273,4 +338,4 @@ def check_backbone(cfg):
     if loaded is not None:
         path, state_dict = loaded
         _check_model_weights(state_dict, model, where, arch, path,
-                             f'{where}.init_cfg', get_task_scope(cfg))
+                             f'{where}.init_cfg', scope)

@@ -159,7 +159,8 @@ class L2ViT(BaseModule):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
 
-        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        dpr = torch.linspace(
+            0, drop_path_rate, sum(self.depths), device='cpu').tolist()
         self.downsample_layers = nn.ModuleList()
         self.stages = nn.ModuleList()
         for i, (dims, depth, heads) in enumerate(
