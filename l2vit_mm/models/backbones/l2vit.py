@@ -42,8 +42,8 @@ def _check_number(name, value, types, minimum=None, maximum=None,
 class L2ViT(BaseModule):
     """L2ViT backbone: local window and linear global attention.
 
-    A PyTorch implementation of `Breaking the Low-Rank Dilemma of Linear
-    Attention <https://arxiv.org/abs/2501.16182>`_. Each of the four stages
+    A PyTorch implementation of `The Linear Attention Resurrection in
+    Vision Transformer <https://arxiv.org/abs/2501.16182>`_. Each of the four stages
     starts with a downsampling layer (a convolutional stem for the first) and
     alternates local window attention blocks (even indices) with enhanced
     linear global attention blocks (odd indices). Parameter names follow the
