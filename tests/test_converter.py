@@ -67,6 +67,36 @@ def test_detects_zoo_archs():
                             name=name)
 
 
+def test_heads_of_a_one_block_stage_are_not_guessed(tmp_path):
+    """A stage of one block has window attention only, whose weights fit
+    any number of heads: detection leaves them open, and a config with any
+    heads there accepts the checkpoint (other heads still count)."""
+    from mmengine.config import Config
+
+    from l2vit_mm.utils import check_backbone
+    dims, depths = [16, 32, 64, 128], [2, 2, 1, 2]
+    sd = ReferenceL2ViT(dims, depths, [1, 2, 4, 8], num_classes=0).state_dict()
+    assert detect_arch(sd)['num_heads'] == [1, 2, None, 8]
+    src, dst = tmp_path / 'l2vit.pth', tmp_path / 'converted.pth'
+    torch.save(dict(model=sd), src)
+    result = run_converter(src, dst)
+    assert result.returncode == 0, result.stderr
+    assert 'num_heads=[1, 2, None, 8])' in result.stdout
+    for heads, fits in [([1, 2, 4, 8], True), ([1, 2, 1, 8], True),
+                        ([1, 2, 4, 4], False)]:
+        cfg = Config(dict(default_scope='mmpretrain', model=dict(
+            type='ImageClassifier', backbone=dict(
+                type='L2ViT',
+                arch=dict(embed_dims=dims, depths=depths, num_heads=heads),
+                init_cfg=dict(type='Pretrained', checkpoint=str(dst),
+                              prefix='backbone.')))))
+        if fits:
+            check_backbone(cfg)
+        else:
+            with pytest.raises(ValueError, match='holds an L2ViT with'):
+                check_backbone(cfg)
+
+
 def test_dense_mm2x_checkpoint_passes_through(official):
     sd = {'backbone.' + k: v for k, v in official['det_state_dict'].items()}
     sd['neck.lateral_convs.0.conv.weight'] = torch.zeros(4, 16, 1, 1)

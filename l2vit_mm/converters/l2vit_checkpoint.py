@@ -152,8 +152,10 @@ def detect_arch(state_dict):
     Returns:
         dict: ``embed_dims``, ``depths``, ``num_heads`` lists and ``name``
         (``'tiny'``, ``'small'``, ``'base'`` or ``None`` for custom ones).
-        ``L2ViT`` builds the arch; whether every weight fits it is checked
-        by :func:`check_l2vit_state_dict`.
+        The heads of a stage of one block are ``None``: only linear
+        attention has weights per head (window attention's weights are the
+        same for any number of heads). ``L2ViT`` builds the arch; whether
+        every weight fits it is checked by :func:`check_l2vit_state_dict`.
     """
     sd = _backbone_keys(state_dict)
     if STEM_KEY not in sd or not any(
@@ -169,21 +171,35 @@ def detect_arch(state_dict):
         f'downsample_layers.{i}.proj.weight' for i in range(1, num_stages)
     ]
     embed_dims = [_leading_dim(sd, key) for key in dims_keys]
-    # Stages without a linear-attention block: head dim 32 as the zoo.
     num_heads = [
         _leading_dim(sd, f'stages.{i}.1.attn.temperature')
-        if depth > 1 else max(dims // 32, 1)
-        for i, (dims, depth) in enumerate(zip(embed_dims, depths))
+        if depth > 1 else None for i, depth in enumerate(depths)
     ]
     arch = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads)
     try:
-        L2ViT.parse_arch(arch)
+        L2ViT.parse_arch(buildable_arch(arch))
     except ValueError as e:
         raise CheckpointError(f'the weights give an arch that L2ViT cannot '
                               f'build: {e}') from None
     name = next((n for n, v in L2ViT.arch_zoo.items()
                  if len(n) > 1 and v == arch), None)
     return dict(arch, name=name)
+
+
+def buildable_arch(arch):
+    """An arch of :func:`detect_arch` that ``L2ViT`` builds: one head
+    where the weights do not give the heads (any number fits them).
+
+    Args:
+        arch (dict): ``embed_dims``, ``depths`` and ``num_heads``.
+
+    Returns:
+        dict: The three lists, ``None`` heads replaced by 1.
+    """
+    return dict(
+        embed_dims=arch['embed_dims'],
+        depths=arch['depths'],
+        num_heads=[heads or 1 for heads in arch['num_heads']])
 
 
 def _first(names, limit=3):
@@ -255,8 +271,7 @@ def check_l2vit_state_dict(state_dict, arch):
         for m in map(NORM_KEY.match, backbone)
         if m and int(m.group(1)) < num_stages
     }) or [num_stages - 1]
-    model = L2ViT({k: arch[k]
-                   for k in L2ViT.arch_keys}, out_indices=out_indices)
+    model = L2ViT(buildable_arch(arch), out_indices=out_indices)
     problems = state_dict_mismatches(backbone, model.state_dict(),
                                      'backbone.')
     if problems:

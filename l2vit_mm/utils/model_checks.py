@@ -110,7 +110,10 @@ def _check_l2vit_arch(state_dict, arch, path, label):
             f'{label}: {path} is not an L2ViT checkpoint that this '
             f'backbone can load: {e}') from None
     found = {k: found[k] for k in arch}
-    if found != arch:
+    # Heads that the weights do not give (None) fit any number.
+    heads = [h if f is None else f
+             for f, h in zip(found['num_heads'], arch['num_heads'])]
+    if dict(found, num_heads=heads) != arch:
         raise ValueError(f'{label}: {path} holds an L2ViT with '
                          f'{found}, but the config builds {arch}')
 

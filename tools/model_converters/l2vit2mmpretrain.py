@@ -51,6 +51,9 @@ def main(argv=None):
     name = arch['name'] or 'custom'
     print(f'Detected L2ViT arch: {name} (embed_dims={arch["embed_dims"]}, '
           f'depths={arch["depths"]}, num_heads={arch["num_heads"]})')
+    if None in arch['num_heads']:
+        print('num_heads None: a stage of one block, whose weights fit any '
+              'number of heads; the config gives it')
     groups = {}
     for key in converted:
         group = key.split('.')[0]

@@ -43,11 +43,12 @@ class L2ViT(BaseModule):
     """L2ViT backbone: local window and linear global attention.
 
     A PyTorch implementation of `The Linear Attention Resurrection in
-    Vision Transformer <https://arxiv.org/abs/2501.16182>`_. Each of the four stages
-    starts with a downsampling layer (a convolutional stem for the first) and
-    alternates local window attention blocks (even indices) with enhanced
-    linear global attention blocks (odd indices). Parameter names follow the
-    authors' release, so their checkpoints load after a prefix change.
+    Vision Transformer <https://arxiv.org/abs/2501.16182>`_. Each of the
+    four stages starts with a downsampling layer (a convolutional stem for
+    the first) and alternates local window attention blocks (even indices)
+    with enhanced linear global attention blocks (odd indices). Parameter
+    names follow the authors' release, so their checkpoints load after a
+    prefix change.
 
     Args:
         arch (str | dict): L2ViT architecture. One of ``'tiny'``,
