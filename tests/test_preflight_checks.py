@@ -106,6 +106,43 @@ def test_imagenet_split_folder_is_checked(in_tmp):
     check_data_paths(merged_train_cfg(IN1K))
 
 
+def test_mmpretrain_image_folder_is_checked(in_tmp, monkeypatch):
+    """A plain-string data_prefix (mmpretrain's CustomDataset, the 22K
+    config) is the image folder, joined with data_root unless absolute,
+    with ~ expanded."""
+    in21k = CONFIGS / 'l2vit' / 'l2vit-base_8xb128_in21k.py'
+    make_dirs('data/imagenet21k/val')
+    message = train_error(FileNotFoundError, in21k)
+    assert message.startswith('train_dataloader: data_prefix folder not '
+                              "found: 'data/imagenet21k/train'")
+    assert os.listdir(in_tmp) == ['data']
+    make_dirs('data/imagenet21k/train')
+    check_data_paths(merged_train_cfg(in21k))
+
+    monkeypatch.setenv('HOME', str(in_tmp / 'home'))
+    for prefix, missing in [('~/train', in_tmp / 'home' / 'train'),
+                            (str(in_tmp / 'abs'), in_tmp / 'abs')]:
+        cfg = merged_train_cfg(
+            in21k, '--cfg-options',
+            f'train_dataloader.dataset.data_prefix={prefix}')
+        with pytest.raises(FileNotFoundError) as info:
+            check_data_paths(cfg)
+        assert f"data_prefix folder not found: '{missing}'" in str(info.value)
+        make_dirs(missing)
+        check_data_paths(cfg)
+
+
+def test_no_validate_drops_the_validation_loop(in_tmp):
+    make_dirs('data/imagenet/train')
+    splits = ('train', 'val')  # as tools/train.py checks them
+    with pytest.raises(FileNotFoundError, match='val_dataloader'):
+        check_data_paths(merged_train_cfg(IN1K), splits)
+    cfg = merged_train_cfg(IN1K, '--no-validate')
+    assert cfg.val_cfg is None and cfg.val_dataloader is None
+    assert cfg.val_evaluator is None
+    check_data_paths(cfg, splits)
+
+
 def test_mmdet_image_folder_is_checked(in_tmp):
     touch('data/coco/annotations/instances_train2017.json',
           'data/coco/annotations/instances_val2017.json')
