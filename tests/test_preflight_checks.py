@@ -293,6 +293,17 @@ def test_bad_backbone_argument_leaves_no_work_dir(in_tmp, digits_root):
         assert not os.path.exists('wd')
 
 
+def test_unregistered_type_is_one_line_before_the_test(in_tmp, digits_root):
+    save_classifier('ckpt/good.pth', head_shape=(10, 256))
+    message = tool_error(
+        test_tool, ValueError, DIGITS, 'ckpt/good.pth', '--cfg-options',
+        f'test_dataloader.dataset.data_root={digits_root}',
+        'model.head.type=NoSuchHead')
+    assert message.startswith(
+        'model: NoSuchHead is not in the mmpretrain::model registry.')
+    assert os.listdir(in_tmp) == ['ckpt']
+
+
 def test_test_checkpoint_url_is_left_to_mmengine(in_tmp, monkeypatch):
     import l2vit_mm.converters as converters
 

@@ -204,7 +204,8 @@ def _check_heads(state_dict, model, where, path, label, scope):
 
 def _build_on_meta(part, where, scope):
     """The state dict of a model part built from its config, on the meta
-    device (shapes without memory); its arguments are checked on the way.
+    device (shapes without memory); its types and arguments are checked on
+    the way.
 
     Args:
         part (dict): A model or backbone config.
@@ -219,6 +220,8 @@ def _build_on_meta(part, where, scope):
         with DefaultScope.overwrite_default_scope(scope), \
                 torch.device('meta'):
             return MODELS.build(part).state_dict()
+    except KeyError as e:  # a type that is not registered
+        raise ValueError(f'{where}: {e.args[0]}') from None
     except (ValueError, TypeError) as e:
         raise ValueError(f'{where}: {e}') from None
 
