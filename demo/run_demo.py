@@ -24,7 +24,7 @@ from l2vit_mm.demo.run_script import run_script
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
 
-from get_flops import (complexity, counts_whole_model,  # noqa: E402
+from get_flops import (complexity, counted_part,  # noqa: E402
                        format_table)
 
 BASES = osp.join(REPO, 'configs', '_base_', 'models', 'l2vit')
@@ -46,7 +46,7 @@ def complexity_table():
         cfg.model.backbone.window_size = window
         params, flops = complexity(cfg, (size, size))
         rows.append((f'l2vit-{arch} (window {window})', (size, size),
-                     params, flops, counts_whole_model(cfg)))
+                     params, flops, counted_part(cfg)))
     print(format_table(rows))
     print('published: T 28.60M/4.71G, S 50.20M/9.02G, B 88.58M/15.86G, '
           'B-384 88.58M/47.47G')

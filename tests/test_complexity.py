@@ -25,11 +25,12 @@ def test_published_complexity(arch, size, window, params, flops):
 
 def test_format_table():
     table = format_table([
-        ('l2vit-tiny', (224, 224), 28_600_000, 4_710_000_000, True),
-        ('upernet', (512, 2048), 60_250_000, 101_130_000_000, False)
+        ('l2vit-tiny', (224, 224), 28_600_000, 4_710_000_000, 'whole model'),
+        ('mask-rcnn', (800, 1344), 48_100_000, 101_130_000_000,
+         'backbone + neck')
     ])
     assert '| l2vit-tiny | 224x224 | 28.60 | 4.71 | whole model |' in table
-    assert '| upernet | 512x2048 | 60.25 | 101.13 | backbone + neck |' \
+    assert '| mask-rcnn | 800x1344 | 48.10 | 101.13 | backbone + neck |' \
         in table
 
 
@@ -60,7 +61,7 @@ def test_get_flops_counts_a_tta_config_as_its_model(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines()
             if line.startswith('| l2vit-tiny')]
     assert [row.split('|')[2:] for row in rows] == [
-        [' 64x64 ', ' 60.25 ', ' 0.59 ', ' backbone + neck ', '']] * 2
+        [' 64x64 ', ' 60.25 ', ' 3.91 ', ' backbone + decode head ', '']] * 2
 
 
 def test_default_shape_reads_keep_ratio_scales_as_landscape():

@@ -2,9 +2,12 @@
 """Print parameters and FLOPs of models built from configs.
 
 Parameters are those of the whole model. FLOPs are of the whole model for
-classifiers (mmpretrain), and of the backbone and neck (``extract_feat``)
-for detectors and segmentors, as the heads' cost depends on the number of
-proposals; the table's last column says which. A test-time
+classifiers (mmpretrain), of the backbone and the decode head for
+segmentors (the model's tensor forward, without the auxiliary head that
+only trains: what mmseg's own ``get_flops.py`` counts), and of the
+backbone and neck (``extract_feat``) for detectors, as their heads' cost
+depends on the number of proposals; the table's last column says which.
+A test-time
 augmentation config (``-ms-flip``) is counted as the model it wraps, at the
 single-scale test size.
 
@@ -49,15 +52,27 @@ def build_for_counting(cfg):
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = MODELS.build(tested_model(cfg))
     model.eval()
-    if counts_whole_model(cfg):
-        return model
-    return _FeatureExtractor(model)
+    if counted_part(cfg) == 'backbone + neck':
+        return _FeatureExtractor(model)
+    return model
 
 
-def counts_whole_model(cfg):
-    """Whether the FLOPs of a config's model cover the whole model (a
-    classifier) or its backbone and neck only (a detector or segmentor)."""
-    return tested_model(cfg).get('type') == 'ImageClassifier'
+def counted_part(cfg):
+    """What the FLOPs of a config's model cover.
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        str: ``'whole model'`` (a classifier), ``'backbone + decode
+        head'`` (a segmentor) or ``'backbone + neck'`` (a detector).
+    """
+    model = tested_model(cfg)
+    if model.get('type') == 'ImageClassifier':
+        return 'whole model'
+    if 'decode_head' in model:
+        return 'backbone + decode head'
+    return 'backbone + neck'
 
 
 def tested_model(cfg):
@@ -105,17 +120,16 @@ def format_table(rows):
 
     Args:
         rows (list[tuple]): ``(config name, (H, W), params, flops,
-            whole)``, ``whole`` as :func:`counts_whole_model` tells.
+            part)``, ``part`` as :func:`counted_part` tells.
 
     Returns:
         str: The table, one line per row after the header.
     """
     lines = ['| config | input | params (M) | FLOPs (G) | FLOPs of |',
              '|---|---|---|---|---|']
-    for name, shape, params, flops, whole in rows:
+    for name, shape, params, flops, part in rows:
         lines.append(f'| {name} | {shape[0]}x{shape[1]} | '
-                     f'{params / 1e6:.2f} | {flops / 1e9:.2f} | '
-                     f'{"whole model" if whole else "backbone + neck"} |')
+                     f'{params / 1e6:.2f} | {flops / 1e9:.2f} | {part} |')
     return '\n'.join(lines)
 
 
@@ -216,7 +230,7 @@ def main(argv=None):
             shape = default_shape(cfg)
         params, flops = complexity(cfg, shape)
         rows.append((osp.splitext(osp.basename(path))[0], shape, params,
-                     flops, counts_whole_model(cfg)))
+                     flops, counted_part(cfg)))
     print(format_table(rows))
 
 
