@@ -10,6 +10,7 @@ from mmengine.registry import MODELS, init_default_scope
 
 from l2vit_mm import L2ViT
 from l2vit_mm.registry import registered_libraries
+from tests.conftest import REPO
 
 CONFIG = """
 default_scope = '{scope}'
@@ -48,6 +49,23 @@ def test_custom_imports_registers_in_fresh_process(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == 'L2ViT'
+
+
+def test_readme_quick_start_config_builds(tmp_path):
+    """The README's custom_imports snippet, on mmdet's Mask R-CNN base,
+    builds a Mask R-CNN with L2ViT-T and a neck of its channels."""
+    readme = (REPO / 'README.md').read_text()
+    snippet = next(block for block in readme.split('```python\n')[1:]
+                   if 'custom_imports' in block).split('```')[0]
+    path = tmp_path / 'user_config.py'
+    path.write_text(snippet)
+    cfg = Config.fromfile(str(path))
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    assert isinstance(model.backbone, L2ViT)
+    assert model.backbone.embed_dims == [96, 192, 384, 768]
+    assert [conv.conv.in_channels for conv in model.neck.lateral_convs] == \
+        [96, 192, 384, 768]
 
 
 def test_import_without_task_libraries():
