@@ -7,9 +7,8 @@ segmentors (the model's tensor forward, without the auxiliary head that
 only trains: what mmseg's own ``get_flops.py`` counts), and of the
 backbone and neck (``extract_feat``) for detectors, as their heads' cost
 depends on the number of proposals; the table's last column says which.
-A test-time
-augmentation config (``-ms-flip``) is counted as the model it wraps, at the
-single-scale test size.
+A test-time augmentation config (``-ms-flip``) is counted as the model it
+wraps, at the single-scale test size.
 
 Example::
 
@@ -30,7 +29,7 @@ from l2vit_mm.utils import (CfgOptionsAction, find_backbone_model,
 
 
 class _FeatureExtractor(torch.nn.Module):
-    """Expose ``extract_feat`` of a detector or segmentor as ``forward``."""
+    """Expose ``extract_feat`` of a detector as ``forward``."""
 
     def __init__(self, model):
         super().__init__()
