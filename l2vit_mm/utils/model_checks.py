@@ -162,37 +162,27 @@ def _l2vit_model(cfg):
     return model, where, arch
 
 
-def _holds_weights(part, scope):
-    """Whether a model part built from its config has parameters; True
-    also when it cannot be built alone (heads hold weights, but for rare
-    parameter-free ones such as mmpretrain's ``ClsHead``)."""
-    from mmengine.registry import MODELS, DefaultScope
-    try:
-        with DefaultScope.overwrite_default_scope(scope):
-            module = MODELS.build(part)
-    except Exception:  # a part that needs its model's arguments
-        return True
-    return any(True for _ in module.parameters())
-
-
-def _check_heads(state_dict, model, where, path, label, scope):
+def _check_heads(state_dict, expected, model, where, path, label):
     """Fail when a checkpoint has no weights for a head of the config's
     model, e.g. a segmentor's checkpoint given to a classifier: mmengine
     would warn and test or train that head from random weights.
 
     Args:
         state_dict (dict): The weights of the whole model.
+        expected (dict): The state dict of the model built from the config
+            (:func:`_build_on_meta`); heads without weights in it (such as
+            mmpretrain's ``ClsHead``) need none.
         model (dict): The model config.
         where (str): The model's key in the config, for messages.
         path (str): The checkpoint file, for messages.
         label (str): What gives the checkpoint, for messages.
-        scope (str): The config's task library.
     """
     prefixes = {key.split('.', 1)[0] for key in state_dict}
+    weighted = {key.split('.', 1)[0] for key in expected}
     missing = [
-        name for name, part in model.items()
-        if name.endswith('head') and isinstance(part, dict)
-        and name not in prefixes and _holds_weights(part, scope)
+        name for name in model
+        if name.endswith('head') and name in weighted
+        and name not in prefixes
     ]
     if missing:
         raise ValueError(
@@ -266,11 +256,11 @@ def _check_model_weights(state_dict, model, where, arch, path, label,
             'load nothing into the model; convert the authors\' checkpoint '
             'with tools/model_converters/l2vit2mmpretrain.py')
     _check_l2vit_arch(state_dict, arch, path, label)
-    _check_heads(state_dict, model, where, path, label, scope)
+    expected = _build_on_meta(model, where, scope)
+    _check_heads(state_dict, expected, model, where, path, label)
     _check_classifier_size(state_dict, model.get('head'), path, label,
                            where)
-    _check_fits(state_dict, _build_on_meta(model, where, scope), path, label,
-                where)
+    _check_fits(state_dict, expected, path, label, where)
 
 
 def check_test_checkpoint(cfg, path):
