@@ -248,8 +248,9 @@ def _check_fits(state_dict, expected, path, label, where, fresh=None):
 def _check_model_weights(state_dict, model, where, arch, path, label,
                          scope):
     """Fail unless a whole-model state dict loads into the config's model:
-    ``backbone.`` keys of its L2ViT and weights for each of its heads, a
-    classifier of its size."""
+    ``backbone.`` keys of its L2ViT, weights for each of its heads, a
+    classifier of its size, and every weight in its shape (the model is
+    built once, on the meta device, for the last three)."""
     if not any(k.startswith('backbone.') for k in state_dict):
         raise ValueError(
             f'{label}: {path} has no "backbone." keys, so it would '
