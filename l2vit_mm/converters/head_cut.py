@@ -5,7 +5,7 @@ import os.path as osp
 from collections import Counter, OrderedDict
 
 from .l2vit_checkpoint import (CheckpointError, check_l2vit_state_dict,
-                               detect_arch, write_atomic)
+                               detect_arch, write_checkpoint_atomic)
 
 IN22K_CLASSES = 21841
 IN1K_CLASSES = 1000
@@ -127,7 +127,7 @@ def save_class_map(class_map, path):
         with open(tmp, 'w') as f:
             f.writelines(f'{index}\n' for index in class_map)
 
-    write_atomic(path, write)
+    write_checkpoint_atomic(path, write)
 
 
 def cut_head(state_dict, class_map, num_src_classes=IN22K_CLASSES):

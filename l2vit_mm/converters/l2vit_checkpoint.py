@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import torch
 
-from .. import utils
+from .. import fileio
 from ..models.backbones.l2vit import L2ViT
 
 STEM_KEY = 'downsample_layers.0.proj.proj.0.weight'
@@ -328,8 +328,8 @@ def check_output_path(path, inputs):
     written.
 
     Checked before anything is read, so that a converter never replaces
-    its own source (the rename of :func:`write_atomic` would) and does not
-    read a large checkpoint for nothing.
+    its own source (the rename of :func:`write_checkpoint_atomic` would)
+    and does not read a large checkpoint for nothing.
 
     Args:
         path (str): The file to write.
@@ -337,10 +337,10 @@ def check_output_path(path, inputs):
 
     Raises:
         CheckpointError: ``path`` is the same file as an input, or cannot
-            be written (see :func:`l2vit_mm.utils.check_writable`).
+            be written (see :func:`l2vit_mm.fileio.check_writable`).
     """
     with _writing(path):
-        utils.check_writable(path)
+        fileio.check_writable(path)
     for source in inputs:
         if osp.exists(path) and osp.exists(source) and osp.samefile(
                 path, source):
@@ -350,17 +350,17 @@ def check_output_path(path, inputs):
 
 
 def save_checkpoint_atomic(obj, path):
-    """``torch.save`` to ``path`` through :func:`write_atomic`.
+    """``torch.save`` to ``path`` through :func:`write_checkpoint_atomic`.
 
     Args:
         obj (object): What to save.
         path (str): The destination file.
     """
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    write_checkpoint_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
-def write_atomic(path, write):
-    """:func:`l2vit_mm.utils.write_atomic`, failing with a
+def write_checkpoint_atomic(path, write):
+    """:func:`l2vit_mm.fileio.write_atomic`, failing with a
     :class:`CheckpointError`.
 
     Args:
@@ -373,7 +373,7 @@ def write_atomic(path, write):
             and the system's reason.
     """
     with _writing(path):
-        utils.write_atomic(path, write)
+        fileio.write_atomic(path, write)
 
 
 @contextmanager

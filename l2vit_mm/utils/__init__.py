@@ -1,5 +1,5 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-from .atomic_write import check_writable, unwritable_reason, write_atomic
+from ..fileio import check_writable, unwritable_reason, write_atomic
 from .cli_args import (CfgOptionsAction, add_runner_args, bad_input_exits,
                        cfg_option, device_name, parse_runner_args,
                        positive_int)

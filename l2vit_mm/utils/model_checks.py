@@ -10,7 +10,11 @@ import os.path as osp
 import re
 
 import torch
+from mmengine.registry import MODELS, DefaultScope
 
+from ..converters import (CheckpointError, detect_arch, extract_state_dict,
+                          load_checkpoint_file, state_dict_mismatches)
+from ..models import L2ViT
 from .task_scope import get_task_scope
 
 #: Backbone keys that a pre-trained checkpoint need not hold: the norms of
@@ -64,8 +68,6 @@ def _pretrained_weights(init_cfg, where, hint):
         with ``init_cfg.prefix`` taken off as mmengine does; None when the
         init_cfg is not ``Pretrained`` or names a URL (fetched by mmengine).
     """
-    from ..converters import (CheckpointError, extract_state_dict,
-                              load_checkpoint_file)
     if not isinstance(init_cfg, dict) or init_cfg.get('type') != 'Pretrained':
         return None
     path = init_cfg.get('checkpoint')
@@ -102,7 +104,6 @@ def _check_l2vit_arch(state_dict, arch, path, label):
         label (str): What gives the checkpoint, for messages (e.g.
             ``'model.backbone.init_cfg'``).
     """
-    from ..converters import CheckpointError, detect_arch
     try:
         found = detect_arch(state_dict)
     except CheckpointError as e:
@@ -151,7 +152,6 @@ def _l2vit_model(cfg):
     """The model config that holds an L2ViT backbone, its key in the
     config and the backbone's arch; ``(None, None, None)`` for other
     backbones."""
-    from ..models import L2ViT
     model, where = find_backbone_model(cfg.get('model'))
     if model is None or model['backbone'].get('type') != 'L2ViT':
         return None, None, None
@@ -205,7 +205,6 @@ def _build_on_meta(part, where, scope):
     Returns:
         dict: Parameter and buffer names to meta tensors.
     """
-    from mmengine.registry import MODELS, DefaultScope
     try:
         with DefaultScope.overwrite_default_scope(scope), \
                 torch.device('meta'):
@@ -232,7 +231,6 @@ def _check_fits(state_dict, expected, path, label, where, fresh=None):
         fresh (re.Pattern, optional): Keys that may be missing (they start
             from their initialisation). Defaults to None.
     """
-    from ..converters import state_dict_mismatches
     problems = state_dict_mismatches(
         state_dict,
         expected,
@@ -277,8 +275,6 @@ def check_test_checkpoint(cfg, path):
         path (str): The checkpoint file (``~`` is expanded, as mmengine
             does) or a URL, which mmengine fetches and is not checked.
     """
-    from ..converters import (CheckpointError, extract_state_dict,
-                              load_checkpoint_file)
     model, where, arch = _l2vit_model(cfg)
     path = local_checkpoint(path)
     if model is None or path is None:

@@ -18,7 +18,7 @@ from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .atomic_write import unwritable_reason
+from ..fileio import unwritable_reason
 from .config_type import config_type
 from .model_checks import local_checkpoint
 from .task_scope import get_task_scope
