@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .downsample import pad_to_multiple
+from .padding import pad_to_multiple
 from .linear_attention import (linear_attention_core, linear_attention_read,
                                linear_attention_state)
 

@@ -1,26 +1,22 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-"""When the CPU-specific paths run, and the chunks of CPU inference.
+"""The chunks of CPU inference, and when a branch runs in chunks.
 
-:func:`eager_on_cpu`, :func:`trains_eagerly_on_cpu` and
-:func:`runs_in_chunks` decide when the CPU-specific paths of the layers
-run (eager CPU inference or training, never when traced or compiled);
-:func:`trains_eagerly` when eager training paths run on any device.
-
-In CPU inference, a pre-norm residual branch ``x + f(norm(x))`` whose
-``f`` mixes tokens only inside a chunk (an MLP: single tokens; window
-attention: whole rows of windows) gives the same result chunk by chunk.
-Running it so keeps
-the wide intermediates (the MLP's hidden layer, q/k/v) in cache instead of
-writing them to freshly allocated memory and reading them back, and the sum
-is added into ``x`` in place (see ``blocks.add_prenorm_branch``). Only maps
-of more than :data:`WHOLE_MAP_CHUNKS` chunks run so: smaller ones gain
-nothing from the cache and would pay more operator calls and smaller
-matmuls.
+In eager CPU inference (:func:`runs_in_chunks`), a pre-norm residual
+branch ``x + f(norm(x))`` whose ``f`` mixes tokens only inside a chunk (an
+MLP: single tokens; window attention: whole rows of windows) gives the
+same result chunk by chunk. Running it so keeps the wide intermediates
+(the MLP's hidden layer, q/k/v) in cache instead of writing them to
+freshly allocated memory and reading them back, and the sum is added into
+``x`` in place (see :mod:`.residual`). Only maps of more than
+:data:`WHOLE_MAP_CHUNKS` chunks run so: smaller ones gain nothing from the
+cache and would pay more operator calls and smaller matmuls.
 """
 from typing import List
 
 import torch
 import torch.nn as nn
+
+from .execution_mode import eager_on_cpu
 
 # Elements of the widest intermediate of one chunk (6 MiB in float32):
 # measured on a 2-core Xeon, larger chunks lose the cache and smaller ones
@@ -56,62 +52,6 @@ def runs_in_chunks(x: torch.Tensor, branch: nn.Module, width: int) -> bool:
     return (eager_on_cpu(x) and not torch.is_grad_enabled()
             and not branch.training and x.is_contiguous()
             and tokens > WHOLE_MAP_CHUNKS * tokens_per_chunk(width))
-
-
-def eager_on_cpu(x: torch.Tensor) -> bool:
-    """Whether ``x`` is on the CPU and the code runs eagerly.
-
-    Args:
-        x (Tensor): The input of the layer.
-
-    Returns:
-        bool: True on the CPU when neither traced (FLOP counting, ONNX
-        export) nor compiled (``torch.compile``/``torch.export``).
-    """
-    return (x.device.type == 'cpu' and not torch.jit.is_tracing()
-            and not is_compiling())
-
-
-def trains_eagerly(*tensors: torch.Tensor) -> bool:
-    """Whether autograd records an eager (neither traced nor compiled)
-    computation on ``tensors``, on any device.
-
-    Args:
-        *tensors (Tensor): The inputs and parameters of the computation.
-
-    Returns:
-        bool: True when grad mode is on, one of ``tensors`` requires a
-        gradient and the code is neither traced nor compiled.
-    """
-    return (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-            and not torch.jit.is_tracing() and not is_compiling())
-
-
-def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether a layer runs eagerly on the CPU with autograd recording it.
-
-    Args:
-        x (Tensor): The input of the layer.
-        weight (Tensor): A parameter of the layer.
-
-    Returns:
-        bool: True on the CPU when :func:`trains_eagerly` on ``x`` and
-        ``weight``.
-    """
-    return x.device.type == 'cpu' and trains_eagerly(x, weight)
-
-
-def is_compiling() -> bool:
-    """Whether ``torch.compile`` or ``torch.export`` is tracing the code.
-
-    Returns:
-        bool: The compiler's own answer (``torch._dynamo``'s before torch
-        2.3).
-    """
-    compiler = getattr(torch, 'compiler', None)
-    if hasattr(compiler, 'is_compiling'):
-        return compiler.is_compiling()
-    return torch._dynamo.is_compiling()  # torch < 2.3
 
 
 def tokens_per_chunk(width: int) -> int:

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .gelu_mlp import autocast_dtype
+from .execution_mode import autocast_dtype
 
 
 class DepthwiseConv2dFunction(torch.autograd.Function):

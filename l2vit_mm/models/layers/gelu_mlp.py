@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .chunked_inference import tokens_per_chunk
+from .execution_mode import autocast_dtype
 
 
 class GeluMlpFunction(torch.autograd.Function):
@@ -87,31 +88,6 @@ def _add_product(total, a, b, dtype):
     if a.dtype == dtype:
         return total.addmm_(a, b)
     return total.add_((a @ b).to(dtype))
-
-
-def autocast_dtype(device_type):
-    """The dtype of autocast on a device type.
-
-    Args:
-        device_type (str): ``'cpu'``, ``'cuda'``, ...
-
-    Returns:
-        torch.dtype | None: The autocast dtype, or None when autocast is
-        off on that device type or does not support it (``'meta'``).
-    """
-    try:
-        enabled = torch.is_autocast_enabled(device_type)
-        dtype = torch.get_autocast_dtype(device_type)
-    except RuntimeError:  # a device type without autocast
-        return None
-    except (TypeError, AttributeError):  # torch < 2.4
-        if device_type == 'cpu':
-            enabled = torch.is_autocast_cpu_enabled()
-            dtype = torch.get_autocast_cpu_dtype()
-        else:
-            enabled = torch.is_autocast_enabled()
-            dtype = torch.get_autocast_gpu_dtype()
-    return dtype if enabled else None
 
 
 def gelu_mlp(x: torch.Tensor, fc1: torch.nn.Linear, fc2: torch.nn.Linear,

@@ -5,14 +5,15 @@ Keys and values are summed over all tokens into a small state
 (:func:`linear_attention_state`) that queries read
 (:func:`linear_attention_read`). The sums run in float32 whatever the
 autocast dtype: over tens of thousands of tokens they overflow float16.
-In training, :class:`LinearAttentionFunction` keeps for backward only the
-values (in their own dtype) and the denominators; autograd would keep
-float32 copies of the queries, keys and values and the float32
-numerators.
+In training, :class:`LinearAttentionFunction` keeps for backward, besides
+the queries and keys that its caller's ReLUs keep anyway, only the values
+(in their own dtype), the temperature, the small key-value sums and state
+and the denominators; autograd would keep float32 copies of the queries,
+keys and values and the float32 numerators.
 """
 import torch
 
-from .chunked_inference import trains_eagerly
+from .execution_mode import trains_eagerly
 
 
 def _state_dtype(x: torch.Tensor) -> torch.dtype:
@@ -94,7 +95,8 @@ class LinearAttentionFunction(torch.autograd.Function):
     Forward computes what :func:`linear_attention_state` and
     :func:`linear_attention_read` compute. For backward it keeps the
     queries and keys that its caller's ReLUs keep anyway, the values in
-    their own dtype, the tiny state and the float32 denominators; backward
+    their own dtype, the temperature, the tiny key-value sums and state and
+    the float32 denominators; backward
     recomputes the numerators with one small matmul. Its sums over tokens
     run in the state dtype, as in forward.
     """
