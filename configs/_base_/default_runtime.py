@@ -4,8 +4,6 @@ _base_ = ['mmpretrain::_base_/default_runtime.py']
 
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook',
-        interval=1,
         max_keep_ckpts=3,
         save_best='accuracy/top1',
         rule='greater'))

@@ -6,7 +6,6 @@ checkpoint = 'checkpoints/l2vit-base_in1k.pth'
 model = dict(
     backbone=dict(
         arch='base',
-        drop_path_rate=0.3,
         init_cfg=dict(checkpoint=checkpoint)),
     decode_head=dict(in_channels=[128, 256, 512, 1024]),
     auxiliary_head=dict(in_channels=512))

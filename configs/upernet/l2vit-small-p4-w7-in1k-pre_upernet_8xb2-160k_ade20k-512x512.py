@@ -6,5 +6,4 @@ checkpoint = 'checkpoints/l2vit-small_in1k.pth'
 model = dict(
     backbone=dict(
         arch='small',
-        drop_path_rate=0.3,
         init_cfg=dict(checkpoint=checkpoint)))
