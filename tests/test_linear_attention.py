@@ -1,4 +1,5 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
+import pytest
 import torch
 
 from l2vit_mm.models.layers import LinearAttention, linear_attention
@@ -108,3 +109,24 @@ def test_function_only_in_eager_training():
     attn = LinearAttention(8, 2)
     traced = torch.jit.trace(attn, torch.randn(1, 4, 4, 8))
     assert 'PythonOp' not in str(traced.graph)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_sums_and_denominators_in_float32_under_autocast(dtype):
+    """Under autocast the state (sums over all tokens) and the numerators
+    and denominators read from it are float32 computations of the
+    autocast-dtype inputs: in the autocast dtype they would round to
+    about 1e-3 (and overflow float16 over tens of thousands of tokens)."""
+    q, k, v, temperature = [t.detach() for t in heads(4096, torch.float32)]
+    q, k, v = (t.to(dtype) for t in (q, k, v))
+    with torch.autocast('cpu', dtype=dtype):
+        state = linear_attention_state(k, v, temperature)
+        out = linear_attention_read(q.float(), state, 1.)
+    exact_state = linear_attention_state(k.double(), v.double(),
+                                         temperature.double())
+    exact_out = linear_attention_read(q.double(), exact_state, 1.)
+    assert state.dtype == torch.float32 and out.dtype == torch.float32
+    for result, exact in ((state, exact_state), (out, exact_out)):
+        torch.testing.assert_close(
+            result.double(), exact, rtol=1e-5,
+            atol=1e-5 * exact.abs().max().item())

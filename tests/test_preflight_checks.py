@@ -477,6 +477,20 @@ def test_resume_flag(in_tmp):
     assert cfg.resume is True and cfg.load_from is None
 
 
+def test_amp_without_gpu_is_refused_before_work_dir(in_tmp, monkeypatch):
+    """mmengine's AmpOptimWrapper asserts an accelerator once the runner is
+    built; the train tool refuses ``--amp`` first, in one line."""
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as amp
+    for name in ('cuda', 'npu', 'mlu', 'musa'):
+        monkeypatch.setattr(amp, f'is_{name}_available', lambda: False)
+    message = train_error(ValueError, DIGITS, '--amp')
+    assert message.startswith('--amp needs a GPU')
+    assert os.listdir(in_tmp) == []
+    monkeypatch.setattr(amp, 'is_cuda_available', lambda: True)
+    cfg = merged_train_cfg(DIGITS, '--amp')
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+
+
 def test_auto_scale_lr_flag(in_tmp):
     assert merged_train_cfg(DIGITS).auto_scale_lr == dict(base_batch_size=32)
     cfg = merged_train_cfg(DIGITS, '--auto-scale-lr')

@@ -193,12 +193,29 @@ def _count_accumulation_in_base_batch(cfg):
         'accumulative_counts', 1)
 
 
+def _check_amp_device():
+    """Refuse ``--amp`` where mmengine's ``AmpOptimWrapper`` would: on a
+    machine without CUDA, NPU, MLU or MUSA device (it asserts so once the
+    runner is built, after the work dir is made).
+
+    Raises:
+        ValueError: No such device.
+    """
+    from mmengine.optim.optimizer import amp_optimizer_wrapper as amp
+    if not (amp.is_cuda_available() or amp.is_npu_available()
+            or amp.is_mlu_available() or amp.is_musa_available()):
+        raise ValueError('--amp needs a GPU (CUDA, NPU, MLU or MUSA): '
+                         "mmengine's AmpOptimWrapper does not train on the "
+                         'CPU')
+
+
 def merge_train_args(cfg, args):
     """Apply ``tools/train.py`` flags to a config.
 
-    A missing ``--resume``/``load_from`` checkpoint fails here, with a
-    message that names it. The data folders and the backbone are checked
-    by :func:`check_data_paths` and :func:`check_backbone` afterwards.
+    ``--amp`` without a GPU and a missing ``--resume``/``load_from``
+    checkpoint fail here, with a message that names the problem. The data
+    folders and the backbone are checked by :func:`check_data_paths` and
+    :func:`check_backbone` afterwards.
 
     Args:
         cfg (Config): The loaded config; modified in place.
@@ -209,6 +226,7 @@ def merge_train_args(cfg, args):
     """
     scope = get_task_scope(cfg)
     if args.amp:
+        _check_amp_device()
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
