@@ -79,8 +79,9 @@ class L2ViT(BaseModule):
             and gradients with 23%-32% less memory kept for backward
             (L2ViT-T, fp32 and bf16 autocast). False keeps autograd's
             tensors: a train step measured 1%-9% faster on an H200 and
-            4%-5% on a 2-core CPU, its peak memory then at or above the
-            authors' layers' (A/B runs in docs/benchmark.md).
+            4%-5% on a 2-core CPU for 1.26x-1.33x the peak memory, above
+            the authors' layers' in bf16 on the H200 (A/B runs in
+            docs/benchmark.md).
             Defaults to True.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to truncated normal (std 0.02) for linear and conv
