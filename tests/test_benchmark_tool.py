@@ -3,14 +3,15 @@
 import json
 import re
 import shlex
+import warnings
 from types import SimpleNamespace
 
 import benchmark_backbones
 import pytest
 import torch
 from benchmark_backbones import (build_backbone, format_table, main,
-                                 parse_args, parse_model_name, peak_memory,
-                                 saved_memory)
+                                 make_step, parse_args, parse_model_name,
+                                 peak_memory, saved_memory)
 
 from tests.conftest import REPO
 
@@ -52,6 +53,46 @@ def test_benchmark_writes_table_plot_and_json(tmp_path, capsys):
     for key in ('train_peak_mb', 'train_saved_mb'):
         mb = {(r['model'], r['height']): r[key] for r in records}
         assert mb[('l2vit-t-cp', 64)] < mb[('l2vit-t', 64)]
+
+
+@pytest.mark.parametrize('options, panels', [
+    (['--modes', 'train', '--no-memory'], ['train-step time, min (ms)']),
+    (['--modes', 'train'],
+     ['train-step time, min (ms)', 'train-step peak memory (MB)']),
+    (['--modes', 'forward'],
+     ['forward time, min (ms)', 'forward peak memory (MB)']),
+])
+def test_plot_draws_what_was_measured(tmp_path, monkeypatch, options,
+                                      panels):
+    """Every panel of the plot has a line per model, whatever was run."""
+    import matplotlib.pyplot as plt
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, 'close',
+                        lambda fig: (figures.append(fig), close(fig)))
+    main([
+        '--models', 'l2vit-t', 'convnext-t', '--sizes', '32', '--batch', '2',
+        '--repeat', '1', '--warmup', '0', '--out-png',
+        str(tmp_path / 'bench.png'), *options
+    ])
+    axes = figures[0].axes
+    assert [ax.get_ylabel() for ax in axes] == panels
+    assert all(len(ax.get_lines()) == 2 for ax in axes)
+
+
+def test_train_peak_memory_targets_at_224():
+    """The performance issue's memory targets, as the tool measures them:
+    a train step's peak no more than the authors' layers', and at least 40%
+    less with ``with_cp=True`` (at 4x224: 463, 596 and 250 MB)."""
+    x = torch.randn(4, 3, 224, 224)
+    peaks = {}
+    for name in ('l2vit-t', 'reference-t', 'l2vit-t-cp'):
+        torch.manual_seed(0)
+        step = make_step(build_backbone(name), x, 'train', 'fp32')
+        step()
+        peaks[name] = peak_memory(step, x.device)
+    assert peaks['l2vit-t'] <= peaks['reference-t']
+    assert peaks['l2vit-t-cp'] <= 0.6 * peaks['l2vit-t']
 
 
 def test_dtype_autocasts_and_process_timer_fills_the_times(
@@ -163,6 +204,8 @@ def test_models_are_the_named_backbones():
     (['--batch', '0'], "expected a positive int, got '0'"),
     (['--threads', '-1'], "expected a positive int, got '-1'"),
     (['--device', 'gpu0'], "Invalid device string: 'gpu0'"),
+    (['--device', 'mps'], 'mps: the tools run on cpu or cuda devices only'),
+    (['--device', 'meta'], 'meta: the tools run on cpu or cuda devices'),
     (['--compile'],
      '--compile default needs --warmup >= 1: the first run compiles'),
     (['--compile', 'reduce-overhead'],
@@ -174,6 +217,46 @@ def test_bad_arguments_name_the_problem(argv, message, capsys):
     with pytest.raises(SystemExit) as error:
         main(argv + ['--repeat', '1', '--warmup', '0'])
     assert message in str(error.value) + capsys.readouterr().err
+
+
+def test_dtype_that_autocast_refuses_is_refused(monkeypatch, capsys):
+    """A torch whose CPU autocast warns and turns itself off for float16
+    would report float32 steps as fp16: refused before the run."""
+
+    class WarningAutocast:
+
+        def __init__(self, device_type, dtype):
+            warnings.warn('CPU autocast only supports bfloat16; disabling')
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(torch, 'autocast', WarningAutocast)
+    monkeypatch.setattr(benchmark_backbones, 'benchmark', None)
+    with pytest.raises(SystemExit):
+        main(['--dtype', 'fp16', '--models', 'l2vit-t', '--sizes', '32'])
+    assert ('--dtype fp16 on cpu: CPU autocast only supports bfloat16; '
+            'disabling') in capsys.readouterr().err
+
+
+def test_failed_step_names_model_input_and_mode(tmp_path):
+    """BatchNorm cannot train on one value per channel (1x1 at stage 4)."""
+    out_json = tmp_path / 'bench.json'
+    with pytest.raises(SystemExit) as error:
+        main([
+            '--models', 'convnext-t', 'l2vit-t', '--sizes', '32', '--batch',
+            '1', '--modes', 'train', '--repeat', '1', '--warmup', '0',
+            '--out-json',
+            str(out_json)
+        ])
+    assert str(error.value).startswith(
+        'error: l2vit-t at 1x3x32x32, train step: Expected more than 1 '
+        'value per channel when training')
+    assert str(error.value).endswith('(nothing written)')
+    assert not out_json.exists()
 
 
 def unwritable_outputs(tmp_path):
@@ -290,6 +373,8 @@ def documented_commands():
 
 def test_documented_commands_are_valid(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(benchmark_backbones, 'autocast_refusal',
+                        lambda device, dtype: None)
     commands = documented_commands()
     assert len(commands) >= 10
     for where, argv in commands:

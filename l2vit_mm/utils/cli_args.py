@@ -39,14 +39,17 @@ def device_name(text):
 
     Raises:
         argparse.ArgumentTypeError: The name is malformed (torch's
-            message), names CUDA where it is not available, or a GPU index
-            beyond this machine's GPUs.
+            message), is neither a CPU nor a CUDA device, names CUDA where
+            it is not available, or a GPU index beyond this machine's GPUs.
     """
     try:
         device = torch.device(text)
     except RuntimeError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
-    if device.type != 'cuda':
+    if device.type not in ('cpu', 'cuda'):
+        raise argparse.ArgumentTypeError(
+            f'{text}: the tools run on cpu or cuda devices only')
+    if device.type == 'cpu':
         return text
     if not torch.cuda.is_available():
         raise argparse.ArgumentTypeError(f'{text}: CUDA is not available')

@@ -52,6 +52,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from contextlib import nullcontext
 
 import torch
@@ -186,6 +187,34 @@ def _autocast(device, dtype):
     return torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
 
 
+def autocast_refusal(device, dtype):
+    """Why autocast would not run ``dtype`` on ``device``, if it would not.
+
+    Older torch versions warn and disable CPU autocast for float16 (only
+    bfloat16 was supported): the steps would then run and be reported in
+    float32.
+
+    Args:
+        device (str): The device name.
+        dtype (str): A key of ``DTYPES``.
+
+    Returns:
+        str | None: torch's error or warning, None when autocast runs it.
+    """
+    if DTYPES[dtype] is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            with torch.autocast(
+                    device_type=torch.device(device).type,
+                    dtype=DTYPES[dtype]):
+                pass
+    except (RuntimeError, UserWarning) as error:
+        return str(error)
+    return None
+
+
 def make_step(model, x, mode, dtype):
     """Make a closure that runs one forward pass or one train step.
 
@@ -217,6 +246,31 @@ def make_step(model, x, mode, dtype):
         model.train(mode == 'train')
         (train if mode == 'train' else forward)()
         _synchronize(x.device)
+
+    return run
+
+
+class StepError(RuntimeError):
+    """A model failed to run one of the benchmark's steps."""
+
+
+def named_step(step, what):
+    """Wrap a step so that its failure names the model, input and mode.
+
+    Args:
+        step (callable): A step of :func:`make_step`.
+        what (str): E.g. ``'l2vit-t at 1x3x32x32, train step'``.
+
+    Returns:
+        callable: The step, raising :class:`StepError` with ``what`` and
+        the cause (an input too small for a model, memory running out, ...).
+    """
+
+    def run():
+        try:
+            step()
+        except (RuntimeError, ValueError) as error:
+            raise StepError(f'{what}: {error}') from error
 
     return run
 
@@ -307,6 +361,9 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
             Defaults to None (eager).
         log (callable): Progress printer. Defaults to :func:`print`.
 
+    Raises:
+        StepError: A model failed a step; nothing is returned.
+
     Returns:
         list[dict]: One record per model and setting with the keys
         ``model``, ``family``, ``size``, ``batch``, ``height``, ``width``,
@@ -337,7 +394,9 @@ def benchmark(models, settings, modes=MODES, dtype='fp32', device='cpu',
         }
         for mode in modes:
             steps = {
-                name: make_step(model, x, mode, dtype)
+                name: named_step(
+                    make_step(model, x, mode, dtype),
+                    f'{name} at {batch}x3x{height}x{width}, {mode} step')
                 for name, model in built.items()
             }
             for name, step in steps.items():
@@ -478,8 +537,20 @@ def plot_format(path):
     return suffix
 
 
+PLOT_LABELS = {
+    'forward_ms': 'forward time, min (ms)',
+    'train_ms': 'train-step time, min (ms)',
+    'train_peak_mb': 'train-step peak memory (MB)',
+    'forward_peak_mb': 'forward peak memory (MB)',
+}
+
+
 def plot(records, path, title):
-    """Plot forward time and peak memory against input pixels.
+    """Plot time and peak memory against input pixels.
+
+    The time panel shows the forward pass (the train step when only that
+    was timed), the memory panel the train step's peak (the forward's when
+    only that was measured; no memory panel without memory measurements).
 
     Args:
         records (list[dict]): Records of :func:`benchmark`.
@@ -491,12 +562,15 @@ def plot(records, path, title):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=80)
-    panels = [('forward_ms', 'forward time, min (ms)'),
-              ('train_peak_mb', 'train-step peak memory (MB)')]
-    if not any('train_peak_mb' in r for r in records):
-        panels[1] = ('forward_peak_mb', 'forward peak memory (MB)')
-    for ax, (key, label) in zip(axes, panels):
+    panels = []
+    for preferred in (('forward_ms', 'train_ms'),
+                      ('train_peak_mb', 'forward_peak_mb')):
+        found = [key for key in preferred if any(key in r for r in records)]
+        panels += found[:1]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 4), dpi=80, squeeze=False)
+    axes = axes[0]
+    for ax, key in zip(axes, panels):
         for name in dict.fromkeys(r['model'] for r in records):
             points = sorted(
                 (r['batch'] * r['height'] * r['width'] / 1e6,
@@ -507,7 +581,7 @@ def plot(records, path, title):
         ax.set_xscale('log')
         ax.set_yscale('log')
         ax.set_xlabel('input pixels, batch included (millions)')
-        ax.set_ylabel(label)
+        ax.set_ylabel(PLOT_LABELS[key])
         ax.grid(True, which='both', alpha=.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
@@ -613,6 +687,9 @@ def parse_args(argv=None):
         settings_of(args.sizes, args.batch)
     except ValueError as error:
         parser.error(str(error))
+    refusal = autocast_refusal(args.device, args.dtype)
+    if refusal:
+        parser.error(f'--dtype {args.dtype} on {args.device}: {refusal}')
     check_outputs(parser, args)
     return args
 
@@ -654,10 +731,13 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     machine = machine_description(args.device, torch.get_num_threads())
     settings = settings_of(args.sizes, args.batch)
-    records = benchmark(args.models, settings, args.modes, args.dtype,
-                        args.device, args.repeat, args.warmup,
-                        not args.no_memory, args.timer, args.compile,
-                        lambda msg: print(msg, file=sys.stderr, flush=True))
+    try:
+        records = benchmark(
+            args.models, settings, args.modes, args.dtype, args.device,
+            args.repeat, args.warmup, not args.no_memory, args.timer,
+            args.compile, lambda msg: print(msg, file=sys.stderr, flush=True))
+    except StepError as error:
+        raise SystemExit(f'error: {error} (nothing written)')
     where = machine.get('gpu', f'{machine["cpu"]}, {machine["threads"]} '
                         'threads')
     print(f'{args.dtype}, {where}, torch {machine["torch"]}, '
