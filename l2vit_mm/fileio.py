@@ -85,7 +85,8 @@ def write_atomic(path, write):
     """Write a temporary file beside ``path``, then rename it to ``path``.
 
     A failure leaves no partial file at ``path``. Missing folders of
-    ``path`` are created, and the file gets the permissions that a plain
+    ``path`` are created (and removed again if the write fails), and the
+    file gets the permissions that a plain
     ``open(path, 'w')`` gives (``0o666`` less the umask).
 
     Args:
@@ -99,13 +100,32 @@ def write_atomic(path, write):
     """
     check_writable(path)
     folder = osp.dirname(osp.abspath(path))
+    created = _missing_folders(folder)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        write(tmp)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
+        os.close(fd)
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            write(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            os.remove(tmp)
+            raise
     except BaseException:
-        os.remove(tmp)
+        for missing in created:
+            os.rmdir(missing)
         raise
+
+
+def _missing_folders(folder):
+    """The folders that ``os.makedirs(folder)`` would create, deepest
+    first."""
+    missing = []
+    while not osp.isdir(folder):
+        missing.append(folder)
+        parent = osp.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing

@@ -317,7 +317,13 @@ def test_a_failed_plot_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match='disk full'):
         benchmark_backbones.plot([record], str(tmp_path / 'bench.png'),
                                  'title')
-    assert not list(tmp_path.iterdir())
+    # Nor the folders made for it.
+    (tmp_path / 'runs').mkdir()
+    with pytest.raises(RuntimeError, match='disk full'):
+        benchmark_backbones.plot(
+            [record], str(tmp_path / 'runs' / 'cpu' / 'plots' / 'bench.png'),
+            'title')
+    assert [p.name for p in tmp_path.rglob('*')] == ['runs']
 
 
 @pytest.mark.skipif(torch.cuda.is_available(),
