@@ -1,7 +1,14 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """The backbone exports to ONNX and torch.export, and runs under
-torch.compile, with the outputs of eager PyTorch."""
+torch.compile, with the outputs of eager PyTorch.
+
+Chunks are made small, so that eager CPU inference takes its chunked paths
+at these sizes while tracing and compiling must take the whole-map ones.
+"""
+import pytest
 import torch
+
+from l2vit_mm.models.layers import chunked_inference
 
 OUTPUTS = [f'stage{i}' for i in range(4)]
 
@@ -12,6 +19,15 @@ def assert_matches(outs, refs, atol=1e-4):
         out = torch.as_tensor(out)
         assert out.shape == ref.shape
         torch.testing.assert_close(out, ref, atol=atol, rtol=0)
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(chunked_inference, 'CHUNK_ELEMENTS', 3 * 2**10)
+    stage1_map = torch.zeros(1, 56, 56, 32)
+    with torch.no_grad():
+        assert chunked_inference.runs_in_chunks(
+            stage1_map, torch.nn.Identity().eval(), 3 * 32)
 
 
 def test_onnx_opset17_dynamic_hw_matches_onnxruntime(official_backbone,
