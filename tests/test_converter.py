@@ -146,7 +146,10 @@ def test_refuses_missing_truncated_and_non_checkpoints(official, tmp_path):
 
 
 def test_ema_missing_is_an_error(official):
-    with pytest.raises(CheckpointError, match='model_ema'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'the EMA weights \("model_ema"\) were asked for but the '
+            r"checkpoint has only \['model'\]"):
         extract_state_dict(dict(model=official['cls_state_dict']),
                            use_ema=True)
 

@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from l2vit_mm.utils import (add_runner_args, bad_input_exits, build_runner,
                             check_data_paths, check_test_checkpoint,
-                            get_task_scope, merge_test_args,
+                            merge_test_args,
                             parse_runner_args)
 
 
@@ -44,7 +44,6 @@ def main(argv=None):
     args = parse_args(argv)
     with bad_input_exits():
         cfg = Config.fromfile(args.config)
-        get_task_scope(cfg)
         cfg = merge_test_args(cfg, args)
         check_data_paths(cfg, splits=('test', ))
         check_test_checkpoint(cfg, args.checkpoint)

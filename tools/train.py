@@ -10,7 +10,7 @@ import argparse
 from mmengine.config import Config
 
 from l2vit_mm.utils import (add_runner_args, bad_input_exits, build_runner,
-                            check_backbone, check_data_paths, get_task_scope,
+                            check_backbone, check_data_paths,
                             merge_train_args, parse_runner_args)
 
 
@@ -43,7 +43,6 @@ def main(argv=None):
     args = parse_args(argv)
     with bad_input_exits():
         cfg = Config.fromfile(args.config)
-        get_task_scope(cfg)
         cfg = merge_train_args(cfg, args)
         # The cheap checks first: a pre-trained checkpoint may be large.
         check_data_paths(cfg, splits=('train', 'val'))

@@ -68,7 +68,8 @@ def extract_state_dict(checkpoint, use_ema=False):
     if use_ema:
         if 'model_ema' not in checkpoint:
             raise CheckpointError(
-                '--ema asks for "model_ema" but the checkpoint has only '
+                'the EMA weights ("model_ema") were asked for but the '
+                'checkpoint has only '
                 f'{sorted(k for k in checkpoint if isinstance(k, str))[:8]}')
         state_dict = checkpoint['model_ema']
     elif 'model' in checkpoint:

@@ -7,10 +7,10 @@ from .model_checks import (check_backbone, check_test_checkpoint,
                            find_backbone_model, local_checkpoint)
 from .runner_setup import (build_runner, check_data_paths, merge_test_args,
                            merge_train_args)
-from .task_scope import TASK_SCOPES, get_task_scope
+from .task_scope import get_task_scope
 
 __all__ = [
-    'CfgOptionsAction', 'TASK_SCOPES', 'add_runner_args', 'bad_input_exits',
+    'CfgOptionsAction', 'add_runner_args', 'bad_input_exits',
     'build_runner', 'cfg_option', 'check_backbone', 'check_data_paths',
     'check_test_checkpoint', 'check_writable', 'device_name',
     'find_backbone_model', 'get_task_scope', 'local_checkpoint',

@@ -1,8 +1,6 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """The task library (mmpretrain, mmdet or mmseg) a config belongs to."""
-
-#: The ``default_scope`` values a config may have.
-TASK_SCOPES = ('mmpretrain', 'mmdet', 'mmseg')
+from ..registry import TASK_LIBRARIES
 
 
 def get_task_scope(cfg):
@@ -12,11 +10,11 @@ def get_task_scope(cfg):
         cfg (Config): A loaded config.
 
     Returns:
-        str: One of :data:`TASK_SCOPES`.
+        str: One of :data:`l2vit_mm.registry.TASK_LIBRARIES`.
     """
     scope = cfg.get('default_scope')
-    if scope not in TASK_SCOPES:
+    if scope not in TASK_LIBRARIES:
         raise ValueError(
-            f'config default_scope must be one of {list(TASK_SCOPES)}, got '
+            f'config default_scope must be one of {list(TASK_LIBRARIES)}, got '
             f'{scope!r}; inherit a base config of mmpretrain, mmdet or mmseg')
     return scope

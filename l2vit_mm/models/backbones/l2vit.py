@@ -142,7 +142,6 @@ class L2ViT(BaseModule):
                       open_minimum=True)
         _check_number('drop_path_rate', drop_path_rate, (int, float),
                       minimum=0, maximum=1)
-        _check_number('frozen_stages', frozen_stages, int, minimum=-1)
         self.arch_settings = self.parse_arch(arch)
         self.embed_dims = self.arch_settings['embed_dims']
         self.depths = self.arch_settings['depths']
@@ -154,10 +153,8 @@ class L2ViT(BaseModule):
                 f'the MLPs of embed_dims {min(self.embed_dims)}')
         self.in_channels = in_channels
         self.out_indices = self._parse_out_indices(out_indices)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(
-                f'frozen_stages must be in [-1, {self.num_stages}], '
-                f'got {frozen_stages}')
+        _check_number('frozen_stages', frozen_stages, int, minimum=-1,
+                      maximum=self.num_stages + 1)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
 
@@ -288,11 +285,6 @@ class L2ViT(BaseModule):
                     f'range for {self.num_stages} stages')
             parsed.append(index % self.num_stages)
         return tuple(sorted(set(parsed)))
-
-    @property
-    def num_features(self):
-        """list[int]: Channels of the maps of ``out_indices``."""
-        return [self.embed_dims[i] for i in self.out_indices]
 
     def forward(self, x: torch.Tensor) -> tuple:
         """Extract multi-scale features.
