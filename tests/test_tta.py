@@ -128,6 +128,26 @@ def test_mmpretrain_flip_tta(checkpoint):
     ]
 
 
+def test_tta_pipeline_goes_to_the_wrapped_datasets(checkpoint):
+    """A wrapped test set: the flip pipeline is built from and given to
+    the datasets that read data, not to the wrapper."""
+
+    def wrap(cfg):
+        inner = cfg.test_dataloader.dataset
+        cfg.test_dataloader.dataset = dict(
+            type='ConcatDataset',
+            datasets=[dict(type='RepeatDataset', times=2, dataset=inner),
+                      inner])
+
+    cfg = merged_test_cfg(DIGITS, checkpoint, '--tta', edit=wrap)
+    concat = cfg.test_dataloader.dataset
+    assert 'pipeline' not in concat
+    assert 'pipeline' not in concat.datasets[0]
+    for leaf in (concat.datasets[0].dataset, concat.datasets[1]):
+        assert leaf.pipeline == cfg.tta_pipeline
+    assert cfg.tta_pipeline[-1].type == 'TestTimeAug'
+
+
 @pytest.mark.parametrize('config,expected', [
     (DIGITS, dict(enable=True, show=True, wait_time=0.5)),
     (DET_DEMO, dict(draw=True, show=True, wait_time=0.5)),

@@ -20,6 +20,7 @@ from mmengine.runner import Runner
 
 from ..fileio import unwritable_reason
 from .config_type import config_type
+from .dataset_configs import leaf_datasets
 from .model_checks import local_checkpoint
 from .task_scope import get_task_scope
 from .test_time_aug import enable_tta
@@ -30,17 +31,6 @@ def _dataloaders(cfg):
         loader = cfg.get(f'{split}_dataloader')
         if loader is not None:
             yield split, loader
-
-
-def _datasets(dataset):
-    """Yield the leaf dataset configs of a (possibly wrapped) dataset."""
-    if 'datasets' in dataset:
-        for child in dataset['datasets']:
-            yield from _datasets(child)
-    elif 'dataset' in dataset:
-        yield from _datasets(dataset['dataset'])
-    else:
-        yield dataset
 
 
 #: mmpretrain datasets that read the ``split`` folder when ``data_prefix``
@@ -112,7 +102,7 @@ def check_data_paths(cfg, splits=('train', 'val', 'test')):
     for split, loader in _dataloaders(cfg):
         if split not in splits:
             continue
-        for dataset in _datasets(loader['dataset']):
+        for dataset in leaf_datasets(loader['dataset']):
             if _reads_through_a_backend(dataset):
                 continue
             where = f'{split}_dataloader'

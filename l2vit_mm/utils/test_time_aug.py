@@ -11,6 +11,7 @@ from copy import deepcopy
 from mmengine.config import ConfigDict
 
 from .config_type import config_type
+from .dataset_configs import leaf_datasets
 
 #: ``PackDetInputs`` meta keys of mmdet's flip TTA.
 DET_TTA_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape',
@@ -26,13 +27,6 @@ def _flip_tta(last_transform):
             dict(type='RandomFlip', prob=1.),
             dict(type='RandomFlip', prob=0.)
         ], [last_transform]])
-
-
-def _innermost_dataset(dataset):
-    """The dataset config under any wrappers (``RepeatDataset``, ...)."""
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset
 
 
 def _has_mask_head(model):
@@ -75,13 +69,15 @@ def enable_tta(cfg, scope):
             tta_cfg=dict(
                 nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
         ) if scope == 'mmdet' else dict(type='mmpretrain.AverageClsScoreTTA')
+    leaves = list(leaf_datasets(cfg.test_dataloader.dataset))
     if 'tta_pipeline' not in cfg:
-        pipeline = _innermost_dataset(cfg.test_dataloader.dataset).pipeline
+        pipeline = leaves[0].pipeline
         last = dict(type='PackDetInputs', meta_keys=DET_TTA_META_KEYS) \
             if scope == 'mmdet' else pipeline[-1]
         cfg.tta_pipeline = [*deepcopy(pipeline[:-1]), _flip_tta(last)]
     cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
-    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    for leaf in leaves:
+        leaf.pipeline = cfg.tta_pipeline
     # EMAHook saves the averaged weights as the checkpoint's state_dict, so
     # a test loads them anyway; but the hook's own copy of a TTA-wrapped
     # model does not take them (mmengine 0.10.7) and it would test that
