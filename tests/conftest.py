@@ -1,5 +1,6 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -95,3 +96,22 @@ def tool_error(tool, error, *argv):
     assert isinstance(cause, error)
     assert str(info.value) == f'error: {cause}'
     return str(cause)
+
+
+def run_tool(tool, *args):
+    """Run ``tools/<tool>`` in a subprocess from the repository root.
+
+    Args:
+        tool (str): The script under ``tools/``, e.g. ``'train.py'``.
+        *args: Its arguments.
+
+    Returns:
+        str: Its stdout and stderr; a non-zero exit fails the test with
+        their ends.
+    """
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
+        capture_output=True, text=True, cwd=str(REPO))
+    assert result.returncode == 0, \
+        result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr

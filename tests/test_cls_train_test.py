@@ -9,7 +9,7 @@ import sys
 import mmengine
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_tool
 
 CONFIG = REPO / 'configs' / 'demo' / 'l2vit-demo_digits.py'
 
@@ -32,15 +32,6 @@ def data_options(root, epochs):
         'default_hooks.checkpoint.max_keep_ckpts=5',
         'param_scheduler.1.end=3',
     ]
-
-
-def run_tool(tool, *args):
-    result = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
-        capture_output=True, text=True, cwd=str(REPO))
-    assert result.returncode == 0, \
-        result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
 
 
 def test_train_resume_and_test(digits_root, tmp_path):

@@ -14,7 +14,7 @@ import torch
 from mmengine.config import Config
 
 from l2vit_mm.demo import make_ade_scenes, make_coco_scenes
-from tests.conftest import REPO, tool_error
+from tests.conftest import REPO, run_tool, tool_error
 
 CONFIGS = REPO / 'configs'
 DEMO_DET = CONFIGS / 'demo' / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
@@ -68,15 +68,6 @@ def seg_options(root):
         *(f'{split}_dataloader.dataset.data_root={root}'
           for split in ('train', 'val', 'test')), *QUIET
     ]
-
-
-def run_tool(tool, *args):
-    result = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
-        capture_output=True, text=True, cwd=str(REPO))
-    assert result.returncode == 0, \
-        result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout + result.stderr
 
 
 def tiny_det_config(kind, path):

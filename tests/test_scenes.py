@@ -6,10 +6,13 @@ import os
 
 import numpy as np
 import pytest
+from mmengine.config import Config
 from PIL import Image
 
-from l2vit_mm.demo import (SEG_CLASSES, make_ade_scenes, make_coco_scenes,
+from l2vit_mm.demo import (DIGIT_CLASSES, SEG_CLASSES, SEG_PALETTE,
+                           make_ade_scenes, make_coco_scenes,
                            make_digits_imagenet, render_scenes)
+from tests.conftest import REPO
 
 SMALL = dict(num_train=6, num_val=3, image_size=64, max_digits=3)
 
@@ -163,3 +166,15 @@ def test_train_and_val_use_different_scans():
     train = render_scenes(2, 'train', image_size=64)
     val = render_scenes(2, 'val', image_size=64)
     assert not np.array_equal(train[0]['image'], val[0]['image'])
+
+
+def test_demo_configs_name_the_generated_classes():
+    """The demo configs spell out the classes and colours that the scene
+    generators write; both must stay the same."""
+    demo = REPO / 'configs' / 'demo'
+    det = Config.fromfile(demo / 'mask-rcnn_l2vit-demo_fpn_digit-scenes.py')
+    seg = Config.fromfile(demo / 'upernet_l2vit-demo_digit-scenes.py')
+    assert det.metainfo == dict(classes=DIGIT_CLASSES)
+    assert det.num_classes == len(DIGIT_CLASSES)
+    assert seg.metainfo == dict(classes=SEG_CLASSES, palette=SEG_PALETTE)
+    assert seg.num_classes == len(SEG_CLASSES)

@@ -1,5 +1,5 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
-"""The dataset configs under a dataloader's (possibly wrapped) dataset."""
+"""The dataloader and dataset configs of a config."""
 
 
 def leaf_datasets(dataset):
@@ -22,3 +22,19 @@ def leaf_datasets(dataset):
         yield from leaf_datasets(dataset['dataset'])
     else:
         yield dataset
+
+
+def dataloader_configs(cfg):
+    """Yield the dataloader configs a config has.
+
+    Args:
+        cfg (Config): A loaded config.
+
+    Yields:
+        tuple[str, dict]: ``('train' | 'val' | 'test', dataloader config)``
+        for each ``{split}_dataloader`` that is set.
+    """
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if loader is not None:
+            yield split, loader

@@ -6,122 +6,20 @@
 own tools accept, with that library's conventions where they differ
 (visualisation hooks, result dumping, dataloader defaults).
 """
-import os
 import os.path as osp
-import sys
-import warnings
 from copy import deepcopy
 
-import torch
-import torch.distributed as dist
 from mmengine.config import ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..fileio import unwritable_reason
 from .config_type import config_type
-from .dataset_configs import leaf_datasets
+from .cpu_distributed import setup_cpu_distributed
+from .dataset_configs import dataloader_configs
 from .model_checks import local_checkpoint
 from .task_scope import get_task_scope
 from .test_time_aug import enable_tta
-
-
-def _dataloaders(cfg):
-    for split in ('train', 'val', 'test'):
-        loader = cfg.get(f'{split}_dataloader')
-        if loader is not None:
-            yield split, loader
-
-
-#: mmpretrain datasets that read the ``split`` folder when ``data_prefix``
-#: is empty.
-SPLIT_FOLDER_DATASETS = ('ImageNet', 'ImageNet21k')
-
-
-def _join_root(root, path):
-    """Join a relative path with ``data_root`` as mmengine datasets do."""
-    return path if osp.isabs(path) or not root else osp.join(root, path)
-
-
-def _data_prefixes(dataset):
-    """Return the folders a dataset config reads, as the dataset finds them.
-
-    A ``str`` ``data_prefix`` is mmpretrain's image folder (with ``~``
-    expanded); a ``dict`` one names folders such as mmdet's ``img`` or
-    mmseg's ``img_path`` and ``seg_map_path``. mmpretrain's ImageNet
-    datasets read the ``split`` folder when ``data_prefix`` is empty.
-    Relative folders are joined with ``data_root``; empty ones are skipped.
-
-    Args:
-        dataset (dict): A leaf dataset config.
-
-    Returns:
-        list[tuple[str, str]]: ``(name, path)`` of each folder, the name as
-        the config gives it, e.g. ``'data_prefix.img'``.
-    """
-    prefix = dataset.get('data_prefix', '')
-    split = dataset.get('split')
-    if prefix == '' and split and \
-            config_type(dataset) in SPLIT_FOLDER_DATASETS:
-        prefixes = {f'data_prefix (split={split!r})': split}
-    elif isinstance(prefix, str):
-        prefixes = {'data_prefix': osp.expanduser(prefix)}
-    elif isinstance(prefix, dict):
-        prefixes = {f'data_prefix.{k}': v for k, v in prefix.items()}
-    else:
-        return []
-    root = dataset.get('data_root') or ''
-    return [(name, _join_root(root, path)) for name, path in prefixes.items()
-            if isinstance(path, str) and path]
-
-
-def _reads_through_a_backend(dataset):
-    """Whether a dataset reads remote or mapped storage: a URL-like
-    ``data_root`` (``s3://``, ...) or ``backend_args`` (e.g. petrel's path
-    mapping) on the dataset or a transform of its pipeline."""
-    transforms = dataset.get('pipeline') or []
-    return '://' in (dataset.get('data_root') or '') or any(
-        isinstance(part, dict) and part.get('backend_args') is not None
-        for part in [dataset, *transforms])
-
-
-def check_data_paths(cfg, splits=('train', 'val', 'test')):
-    """Fail early, naming the path, when a data folder or file is missing.
-
-    Checks each dataset's ``data_root``, the folders of its ``data_prefix``
-    (see :func:`_data_prefixes`) and its ``ann_file`` (which mmseg also
-    takes as a folder: it then lists the image folder instead). Datasets
-    read through a file backend (see :func:`_reads_through_a_backend`) are
-    left to it.
-
-    Args:
-        cfg (Config): A loaded config.
-        splits (Sequence[str]): The dataloaders to check.
-    """
-    ann_folders = get_task_scope(cfg) == 'mmseg'
-    for split, loader in _dataloaders(cfg):
-        if split not in splits:
-            continue
-        for dataset in leaf_datasets(loader['dataset']):
-            if _reads_through_a_backend(dataset):
-                continue
-            where = f'{split}_dataloader'
-            about = f'(dataset {config_type(dataset)}); see README "Data"'
-            root = dataset.get('data_root', '') or ''
-            if root and not osp.isdir(root):
-                raise FileNotFoundError(
-                    f'{where}: data root not found: {root!r} {about}')
-            for name, path in _data_prefixes(dataset):
-                if not osp.isdir(path):
-                    raise FileNotFoundError(
-                        f'{where}: {name} folder not found: {path!r} {about}')
-            ann_file = dataset.get('ann_file', '') or ''
-            if ann_file:
-                path = _join_root(root, ann_file)
-                if not (osp.isfile(path) or ann_folders and osp.isdir(path)):
-                    raise FileNotFoundError(
-                        f'{where}: annotation file not found: {path!r} '
-                        f'{about}')
 
 
 def _check_checkpoint_file(path, what):
@@ -151,7 +49,7 @@ def _merge_common_args(cfg, args):
 
 def _set_mmpretrain_dataloader_defaults(cfg):
     """mmpretrain's tools give its dataloaders these defaults."""
-    for split, loader in _dataloaders(cfg):
+    for split, loader in dataloader_configs(cfg):
         merged = ConfigDict(
             pin_memory=True,
             persistent_workers=loader.get('num_workers', 0) > 0,
@@ -380,56 +278,6 @@ def _test_ema_weights_only(cfg):
     for hook in cfg.get('custom_hooks', []):
         if config_type(hook) == 'EMAHook' and hook.get('evaluate_on_origin'):
             hook.evaluate_on_origin = False
-
-
-def _replace_sync_bn(node):
-    """Turn every ``SyncBN`` norm config into ``BN``; return how many."""
-    count = 0
-    if isinstance(node, dict):
-        if node.get('type') == 'SyncBN':
-            node['type'] = 'BN'
-            count += 1
-        for value in node.values():
-            count += _replace_sync_bn(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            count += _replace_sync_bn(value)
-    return count
-
-
-def setup_cpu_distributed(cfg):
-    """Let ``--launcher pytorch`` train on machines without CUDA.
-
-    mmengine assumes one GPU per process (``torch.cuda.set_device``, NCCL,
-    DDP ``device_ids``). Without CUDA this joins the process group with the
-    gloo backend (each rank says so on stderr), wraps the model in DDP
-    without device ids and turns SyncBN (CUDA only) into per-process BN,
-    saying so.
-
-    Args:
-        cfg (Config): A merged config; modified in place.
-    """
-    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
-        return
-    cfg.setdefault('env_cfg', ConfigDict())
-    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-    if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
-    # mmengine logs on rank 0 only; this line shows that every rank joined.
-    print(f'[rank {dist.get_rank()}/{dist.get_world_size()}] no CUDA: '
-          'running on the CPU with the gloo backend', file=sys.stderr,
-          flush=True)
-    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
-        type='MMDistributedDataParallel',
-        broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False))
-    wrapper.device_ids = None
-    cfg.model_wrapper_cfg = wrapper
-    replaced = _replace_sync_bn(cfg.model)
-    if replaced and int(os.environ.get('RANK', 0)) == 0:
-        warnings.warn(f'No CUDA: {replaced} SyncBN layer config(s) use '
-                      'per-process BN in this CPU (gloo) run')
 
 
 def build_runner(cfg):
