@@ -14,18 +14,15 @@ import glob
 import json
 import os
 import os.path as osp
-import sys
 import time
 
 from mmengine.config import Config
 
 from l2vit_mm.demo.run_script import run_script
+from l2vit_mm.utils.model_complexity import (complexity, counted_part,
+                                             format_table)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-
-from get_flops import (complexity, counted_part,  # noqa: E402
-                       format_table)
 
 BASES = osp.join(REPO, 'configs', '_base_', 'models', 'l2vit')
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'l2vit-demo_digits.py')

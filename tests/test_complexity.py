@@ -1,9 +1,10 @@
 # Copyright (c) l2vit_mm contributors. All rights reserved.
 """Params and FLOPs equal the published numbers (mmengine's counter)."""
 import pytest
-from get_flops import complexity, format_table
 from mmengine.config import Config
 
+from l2vit_mm.utils.model_complexity import (complexity, default_shape,
+                                             format_table)
 from tests.conftest import REPO
 
 BASES = REPO / 'configs' / '_base_' / 'models' / 'l2vit'
@@ -51,7 +52,7 @@ def test_get_flops_cli_counts_at_the_config_resolution():
 
 
 def test_get_flops_counts_a_tta_config_as_its_model(capsys):
-    from get_flops import default_shape, main
+    from get_flops import main
     single = REPO / 'configs' / 'upernet' / \
         'l2vit-tiny-p4-w7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
     ms_flip = single.with_name(single.stem + '-ms-flip.py')
@@ -65,7 +66,6 @@ def test_get_flops_counts_a_tta_config_as_its_model(capsys):
 
 
 def test_default_shape_reads_keep_ratio_scales_as_landscape():
-    from get_flops import default_shape
     demo = REPO / 'configs' / 'demo' / \
         'mask-rcnn_l2vit-demo_fpn_digit-scenes.py'
     coco = REPO / 'configs' / 'mask_rcnn' / \
