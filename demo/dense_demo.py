@@ -18,6 +18,7 @@ import os
 import os.path as osp
 import time
 
+from l2vit_mm.demo.logged_scalars import read_logged_scalars
 from l2vit_mm.demo.run_script import run_script
 from l2vit_mm.utils import CfgOptionsAction, cfg_option
 
@@ -141,23 +142,6 @@ def read_test_metrics(work_dir):
         return json.loads(f.read().strip().splitlines()[-1])
 
 
-def read_losses(work_dir):
-    """Read the training scalars that mmengine logged in ``work_dir``.
-
-    Args:
-        work_dir (str): The ``--work-dir`` of a training run.
-
-    Returns:
-        list[dict]: One entry per logged iteration.
-    """
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
-    if not logs:
-        raise FileNotFoundError(f'no scalars.json in {work_dir}')
-    with open(logs[-1]) as f:
-        return [json.loads(line) for line in f if '"loss"' in line]
-
-
 def plot_losses(records, title, path):
     """Plot the total and component losses against the iteration.
 
@@ -225,7 +209,8 @@ def run_task(task, out_dir, extra_options):
                '--work-dir', osp.join(work_dir, 'test_untrained'),
                '--cfg-options', *options)
 
-    records = read_losses(osp.join(work_dir, 'train'))
+    records = [r for r in read_logged_scalars(osp.join(work_dir, 'train'))
+               if 'loss' in r]
     curve = osp.join(work_dir, 'loss_curve.png')
     plot_losses(records, f'L2ViT demo {spec["name"]}: training loss', curve)
     trained = read_test_metrics(osp.join(work_dir, 'test'))

@@ -11,13 +11,13 @@
 """
 import argparse
 import glob
-import json
 import os
 import os.path as osp
 import time
 
 from mmengine.config import Config
 
+from l2vit_mm.demo.logged_scalars import read_logged_scalars
 from l2vit_mm.demo.run_script import run_script
 from l2vit_mm.utils.model_complexity import (complexity, counted_part,
                                              format_table)
@@ -47,27 +47,6 @@ def complexity_table():
     print(format_table(rows))
     print('published: T 28.60M/4.71G, S 50.20M/9.02G, B 88.58M/15.86G, '
           'B-384 88.58M/47.47G')
-
-
-def read_scalars(work_dir):
-    """Read the newest ``vis_data/scalars.json`` of an mmengine work dir.
-
-    Args:
-        work_dir (str): The run's work directory.
-
-    Returns:
-        tuple[list[dict], list[dict]]: Training records (with ``loss``) and
-        validation records (with ``accuracy/top1``).
-    """
-    paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
-    if not paths:
-        raise FileNotFoundError(f'no scalars.json under {work_dir}')
-    with open(paths[-1]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    train = [r for r in records if 'loss' in r]
-    val = [r for r in records if 'accuracy/top1' in r]
-    return train, val
 
 
 def plot_curves(train, val, path):
@@ -130,7 +109,9 @@ def main():
     section('Train: tools/train.py (reduced L2ViT, L2ViT-T recipe)')
     run_script(REPO, 'tools/train.py', DEMO_CONFIG, '--work-dir', work_dir,
                '--cfg-options', *data_options)
-    train, val = read_scalars(work_dir)
+    records = read_logged_scalars(work_dir)
+    train = [r for r in records if 'loss' in r]
+    val = [r for r in records if 'accuracy/top1' in r]
 
     section('Test: tools/test.py on the last checkpoint')
     checkpoint = osp.join(work_dir, f'epoch_{int(val[-1]["step"])}.pth')
