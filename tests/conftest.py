@@ -40,15 +40,13 @@ def official_backbone(official, official_arch):
     """The fixture's dense-task weights (authors', trained magnitudes) in
     ``L2ViT`` with out indices 0-3, through the converter; eval mode."""
     from l2vit_mm import L2ViT
-    from l2vit_mm.converters import convert_l2vit
+    from l2vit_mm.converters import backbone_weights, convert_l2vit
     model = L2ViT(
         official_arch,
         window_size=official['arch']['window_size'],
         out_indices=(0, 1, 2, 3))
     converted = convert_l2vit(official['det_state_dict'])
-    model.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in converted.items()}, strict=True)
+    model.load_state_dict(backbone_weights(converted), strict=True)
     return model.eval()
 
 

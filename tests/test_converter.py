@@ -10,7 +10,8 @@ import pytest
 import torch
 from l2vit_reference import ReferenceL2ViT
 
-from l2vit_mm.converters import (CheckpointError, convert_l2vit, detect_arch,
+from l2vit_mm.converters import (CheckpointError, backbone_weights,
+                                 convert_l2vit, detect_arch,
                                  extract_state_dict, save_checkpoint_atomic)
 from tests.conftest import REPO
 
@@ -214,10 +215,7 @@ def test_converted_weights_load_strictly(official, official_arch):
     from l2vit_mm import L2ViT
     converted = convert_l2vit(official['cls_state_dict'])
     model = L2ViT(official_arch)
-    model.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in converted.items() if k.startswith('backbone.')},
-        strict=True)
+    model.load_state_dict(backbone_weights(converted), strict=True)
 
 
 def test_check_backbone_reports_a_broken_pretrained_file(

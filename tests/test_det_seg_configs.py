@@ -416,12 +416,9 @@ def test_classifier_final_norm_stays_out_of_dense_backbones(
 
 def test_classifier_keeps_its_final_norm(official, official_arch):
     """An ImageNet classifier (last stage only) loads ``norm3``."""
-    from l2vit_mm.converters import convert_l2vit
+    from l2vit_mm.converters import backbone_weights, convert_l2vit
     converted = convert_l2vit(official['cls_state_dict'])
     backbone = L2ViT(official_arch, out_indices=(3, ))
-    backbone.load_state_dict({
-        k[len('backbone.'):]: v
-        for k, v in converted.items() if k.startswith('backbone.')
-    })
+    backbone.load_state_dict(backbone_weights(converted))
     assert torch.equal(backbone.norm3.weight,
                        official['cls_state_dict']['norm.weight'])

@@ -7,7 +7,8 @@ from l2vit_reference import ReferenceL2ViT
 from mmengine.config import Config
 
 from l2vit_mm import L2ViT
-from l2vit_mm.converters import convert_l2vit, save_checkpoint_atomic
+from l2vit_mm.converters import (backbone_weights, convert_l2vit,
+                                 save_checkpoint_atomic)
 from tests.conftest import REPO
 
 TOL = dict(atol=1e-4, rtol=0)
@@ -128,9 +129,7 @@ def test_other_configurations_match_reference(window_size, num_classes,
     dense_ref.eval()
     dense = L2ViT(arch, window_size=window_size, out_indices=(1, 3)).eval()
     dense_converted = convert_l2vit(dense_sd)
-    dense.load_state_dict(
-        {k[len('backbone.'):]: v
-         for k, v in dense_converted.items()}, strict=True)
+    dense.load_state_dict(backbone_weights(dense_converted), strict=True)
 
     x = torch.randn(2, 3, *size)
     with torch.no_grad():

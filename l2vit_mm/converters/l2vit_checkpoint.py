@@ -87,14 +87,27 @@ def extract_state_dict(checkpoint, use_ema=False):
     return OrderedDict(state_dict)
 
 
+def backbone_weights(state_dict):
+    """The ``backbone.`` entries of an OpenMMLab state dict, without the
+    prefix: the weights of a bare :class:`l2vit_mm.L2ViT`.
+
+    Args:
+        state_dict (dict): A state dict of a whole model (classifier,
+            detector or segmentor).
+
+    Returns:
+        dict: The backbone's entries (empty when there is none).
+    """
+    return {
+        k[len('backbone.'):]: v
+        for k, v in state_dict.items() if k.startswith('backbone.')
+    }
+
+
 def _backbone_keys(state_dict):
-    """Return the backbone part of a state dict without its prefix."""
-    if any(k.startswith('backbone.') for k in state_dict):
-        return {
-            k[len('backbone.'):]: v
-            for k, v in state_dict.items() if k.startswith('backbone.')
-        }
-    return dict(state_dict)
+    """The backbone part of an OpenMMLab state dict without its prefix, or
+    all of a state dict without ``backbone.`` keys (the authors')."""
+    return backbone_weights(state_dict) or dict(state_dict)
 
 
 def _leading_dim(state_dict, key):
@@ -262,10 +275,7 @@ def check_l2vit_state_dict(state_dict, arch):
         arch (dict): ``embed_dims``, ``depths`` and ``num_heads``, as
             :func:`detect_arch` returns them.
     """
-    backbone = {
-        k[len('backbone.'):]: v
-        for k, v in state_dict.items() if k.startswith('backbone.')
-    }
+    backbone = backbone_weights(state_dict)
     num_stages = len(arch['depths'])
     out_indices = sorted({
         int(m.group(1))
