@@ -86,8 +86,8 @@ def write_atomic(path, write):
 
     A failure leaves no partial file at ``path``. Missing folders of
     ``path`` are created (and removed again if the write fails), and the
-    file gets the permissions that a plain
-    ``open(path, 'w')`` gives (``0o666`` less the umask).
+    file gets the permissions that a plain ``open(path, 'w')`` gives
+    (``0o666`` less the umask).
 
     Args:
         path (str): The destination file.

@@ -5,7 +5,6 @@ Linear attention sums ``k`` and ``k^T v`` over every token: at 800x1333
 stage 1 has ~67k tokens and float16 overflows. L2ViT accumulates these sums
 in float32 under autocast; the authors' layers do not.
 """
-import json
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from l2vit_reference import ReferenceL2ViT
 from mmengine.config import Config
 
+from l2vit_mm.demo.logged_scalars import read_logged_scalars
 from tests.test_cls_train_test import CONFIG, data_options
 
 #: Largest relative error (||amp - fp32|| / ||fp32||) per output map.
@@ -97,7 +97,7 @@ def test_train_with_amp_uses_amp_optim_wrapper(digits_root, tmp_path,
     runner.train()
     assert type(runner.optim_wrapper).__name__ == 'AmpOptimWrapper'
     assert torch.bfloat16 in dtypes
-    with open(next(work_dir.glob('*/vis_data/scalars.json'))) as f:
-        losses = [json.loads(line)['loss'] for line in f if '"loss"' in line]
+    losses = [r['loss'] for r in read_logged_scalars(str(work_dir))
+              if 'loss' in r]
     assert losses and all(torch.isfinite(torch.tensor(losses)))
     assert all(torch.isfinite(p).all() for p in runner.model.parameters())
