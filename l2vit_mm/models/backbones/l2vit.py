@@ -9,6 +9,8 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import ConvStem, Downsample, LGABlock, LWABlock
+from ..layers.execution_mode import is_compiling
+from .compile_options import compile_options
 
 
 def _check_number(name, value, types, minimum=None, maximum=None,
@@ -83,6 +85,14 @@ class L2ViT(BaseModule):
             the authors' layers' in bf16 on the H200 (A/B runs in
             docs/benchmark.md).
             Defaults to True.
+        compile (bool | dict): Run the forward pass through
+            ``torch.compile``: True with its defaults, or a dict of its
+            keyword arguments (e.g. ``dict(mode='reduce-overhead')``). It
+            compiles on the first call (again for each new input shape
+            until ``dynamic`` shapes take over, and for train/eval and
+            grad mode), keeps the parameter names, and leaves the
+            optimizer step and the heads eager, unlike mmengine's
+            top-level ``compile``. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to truncated normal (std 0.02) for linear and conv
             layers, ones and zeros for norms, as the authors.
@@ -121,6 +131,7 @@ class L2ViT(BaseModule):
                  norm_eval=False,
                  with_cp=False,
                  recompute_in_backward=True,
+                 compile=False,
                  init_cfg=None):
         if init_cfg is None:
             init_cfg = [
@@ -157,6 +168,7 @@ class L2ViT(BaseModule):
                       maximum=self.num_stages + 1)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.compile_options = compile_options(compile)
 
         dpr = torch.linspace(
             0, drop_path_rate, sum(self.depths), device='cpu').tolist()
@@ -301,6 +313,12 @@ class L2ViT(BaseModule):
             raise ValueError(
                 f'L2ViT expects input of shape (N, {self.in_channels}, H, W)'
                 f' with H, W >= 1, got {tuple(x.shape)}')
+        if self.compile_options is not None and not is_compiling() \
+                and not torch.jit.is_tracing():
+            return self._compiled_features()(x)
+        return self._features(x)
+
+    def _features(self, x: torch.Tensor) -> tuple:
         outs = []
         for i in range(self.num_stages):
             x = self.stages[i](self.downsample_layers[i](x))
@@ -308,6 +326,27 @@ class L2ViT(BaseModule):
                 out = getattr(self, f'norm{i}')(x)
                 outs.append(out.permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
+
+    def _compiled_features(self):
+        """``torch.compile`` of :meth:`_features`, made on first use."""
+        compiled = self.__dict__.get('_compiled')
+        if compiled is None:
+            print_log(
+                'L2ViT: the forward pass runs through torch.compile('
+                f'{self.compile_options or ""}); its first call, and the '
+                'first one of each new input shape or mode, take longer',
+                logger='current')
+            compiled = torch.compile(self._features, **self.compile_options)
+            self.__dict__['_compiled'] = compiled
+        return compiled
+
+    def __getstate__(self):
+        """The module's state without the compiled forward, which is bound
+        to this instance: a copy (``deepcopy``, an EMA model) compiles its
+        own."""
+        state = dict(super().__getstate__())
+        state.pop('_compiled', None)
+        return state
 
     def _freeze_stages(self):
         if self.frozen_stages < 0:
