@@ -14,9 +14,9 @@ def compile_options(value):
     """Check the backbone's ``compile`` argument.
 
     Args:
-        value (bool | dict): False (eager), True (``torch.compile`` with its
-            defaults) or a dict of ``torch.compile`` keyword arguments
-            (``mode``, ``dynamic``, ``fullgraph``, ``backend``, ...).
+        value (bool | dict): False (eager), True (``torch.compile``) or a
+            dict of ``torch.compile`` keyword arguments (``mode``,
+            ``dynamic``, ``fullgraph``, ``backend``, ...).
 
     Returns:
         dict | None: The keyword arguments for ``torch.compile`` (plain

@@ -86,13 +86,13 @@ class L2ViT(BaseModule):
             docs/benchmark.md).
             Defaults to True.
         compile (bool | dict): Run the forward pass through
-            ``torch.compile``: True with its defaults, or a dict of its
-            keyword arguments (e.g. ``dict(mode='reduce-overhead')``). It
-            compiles on the first call (again for each new input shape
-            until ``dynamic`` shapes take over, and for train/eval and
-            grad mode), keeps the parameter names, and leaves the
-            optimizer step and the heads eager, unlike mmengine's
-            top-level ``compile``. Defaults to False.
+            ``torch.compile``: True, or a dict of its keyword arguments
+            (e.g. ``dict(mode='reduce-overhead')``); static shapes
+            (``dynamic=False``) unless the dict says otherwise. It
+            compiles on the first call, again for each new input shape
+            and for train/eval and grad mode, keeps the parameter names,
+            and leaves the optimizer step and the heads eager, unlike
+            mmengine's top-level ``compile``. Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to truncated normal (std 0.02) for linear and conv
             layers, ones and zeros for norms, as the authors.
@@ -333,7 +333,7 @@ class L2ViT(BaseModule):
         if compiled is None:
             print_log(
                 'L2ViT: the forward pass runs through torch.compile('
-                f'{self.compile_options or ""}); its first call, and the '
+                f'{self.compile_options}); its first call, and the '
                 'first one of each new input shape or mode, take longer',
                 logger='current')
             compiled = torch.compile(self._features, **self.compile_options)
