@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import ConvStem, Downsample, LGABlock, LWABlock
-from ..layers.execution_mode import is_compiling
+from ..layers.execution_mode import runs_eagerly
 from .compile_options import compile_options
 
 
@@ -313,8 +313,7 @@ class L2ViT(BaseModule):
             raise ValueError(
                 f'L2ViT expects input of shape (N, {self.in_channels}, H, W)'
                 f' with H, W >= 1, got {tuple(x.shape)}')
-        if self.compile_options is not None and not is_compiling() \
-                and not torch.jit.is_tracing():
+        if self.compile_options is not None and runs_eagerly():
             return self._compiled_features()(x)
         return self._features(x)
 

@@ -20,8 +20,7 @@ def eager_on_cpu(x: torch.Tensor) -> bool:
         bool: True on the CPU when neither traced (FLOP counting, ONNX
         export) nor compiled (``torch.compile``/``torch.export``).
     """
-    return (x.device.type == 'cpu' and not torch.jit.is_tracing()
-            and not is_compiling())
+    return x.device.type == 'cpu' and runs_eagerly()
 
 
 def trains_eagerly(*tensors: torch.Tensor) -> bool:
@@ -36,7 +35,7 @@ def trains_eagerly(*tensors: torch.Tensor) -> bool:
         gradient and the code is neither traced nor compiled.
     """
     return (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-            and not torch.jit.is_tracing() and not is_compiling())
+            and runs_eagerly())
 
 
 def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -51,6 +50,16 @@ def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
         ``weight``.
     """
     return x.device.type == 'cpu' and trains_eagerly(x, weight)
+
+
+def runs_eagerly() -> bool:
+    """Whether the code runs eagerly, neither traced (FLOP counting, ONNX
+    export) nor compiled (``torch.compile``/``torch.export``).
+
+    Returns:
+        bool: True when neither tracing nor compiling.
+    """
+    return not torch.jit.is_tracing() and not is_compiling()
 
 
 def is_compiling() -> bool:
