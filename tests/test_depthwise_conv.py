@@ -78,3 +78,19 @@ def test_weight_gradients_have_the_weights_strides(kernel_size):
     conv(torch.randn(2, 9, 9, 8, requires_grad=True)).sum().backward()
     assert conv.weight.grad.stride() == conv.weight.stride()
     assert conv.bias.grad.stride() == conv.bias.stride()
+
+
+def test_weight_gradient_reads_the_images_in_place():
+    """oneDNN gets each image as a channels-last slice of the map: an image
+    whose batch stride reads as NCHW (``x[b].unsqueeze(0)``) is copied
+    first: the weight gradient took 1.1x-1.6x as long (8x224 to 800x1216
+    maps on a 2-core Xeon)."""
+    conv = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+    x = torch.randn(3, 8, 10, 12).contiguous(memory_format=torch.channels_last)
+    out = depthwise_conv2d(x, conv)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        out.sum().backward()
+    copied = [e.input_shapes[0] for e in prof.events()
+              if e.name in ('aten::clone', 'aten::copy_')]
+    assert [1, 8, 10, 12] not in copied
+    assert conv.weight.grad.abs().sum() > 0

@@ -43,10 +43,13 @@ class DepthwiseConv2dFunction(torch.autograd.Function):
                 [1, 1], False, [0, 0], channels, [True, False, False])[0]
         if ctx.needs_input_grad[1]:
             grad_weight = torch.zeros_like(weight)
-            for image, grad in zip(x, grad_out):
+            # Images as slices, not ``x[b].unsqueeze(0)``: a slice keeps
+            # the batch stride of a channels-last map, so oneDNN runs
+            # channels-last instead of copying each image to NCHW.
+            for b in range(len(x)):
                 grad_weight += F.conv2d(
-                    image.unsqueeze(0),
-                    grad.unsqueeze(1),
+                    x[b:b + 1],
+                    grad_out[b].unsqueeze(1),
                     padding=padding,
                     groups=channels).view_as(weight)
         if ctx.needs_input_grad[2]:
