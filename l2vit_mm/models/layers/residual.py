@@ -23,6 +23,9 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     so that the sum is contiguous, and so is a view that autograd records
     (a permuted convolution output in training): in place, backward would
     rebuild the gradient of its whole base through a generic strided copy.
+    So is a ``branch`` of a lower precision than ``shortcut`` (a float16
+    branch of a float32 map under CUDA autocast): the sum keeps the
+    promoted dtype, as ``shortcut + branch`` does.
 
     Args:
         shortcut (Tensor): The residual input (B, H, W, C).
@@ -31,8 +34,10 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     Returns:
         Tensor: The sum, contiguous when ``branch`` is.
     """
-    if branch.is_contiguous() and not (branch.requires_grad
-                                       and branch._base is not None):
+    if (branch.is_contiguous()
+            and not (branch.requires_grad and branch._base is not None)
+            and torch.promote_types(branch.dtype,
+                                    shortcut.dtype) == branch.dtype):
         return branch.add_(shortcut)
     return shortcut + branch
 
