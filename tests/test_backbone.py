@@ -268,6 +268,29 @@ def test_with_cp_same_outputs_and_grads():
     assert grad_a.keys() == grad_b.keys()
     for name in grad_a:
         torch.testing.assert_close(grad_a[name], grad_b[name], msg=name)
+    # The recomputation in backward does not update the local
+    # concentration's BatchNorm statistics a second time.
+    buffers = dict(cp_model.named_buffers())
+    for name, buffer in ref.named_buffers():
+        torch.testing.assert_close(buffers[name], buffer, msg=name)
+
+
+def test_with_cp_recomputes_blocks_whose_input_needs_no_gradient():
+    """With the stem frozen the first block's input needs no gradient, but
+    its parameters do: it is checkpointed too."""
+    model = small(with_cp=True, frozen_stages=0).train()
+    calls = []
+    first = model.stages[0][0]
+    body = first._body
+    first._body = lambda *args: calls.append(1) or body(*args)
+    out = model(torch.randn(2, 3, 32, 32))
+    assert not model.downsample_layers[0].proj.proj[0].weight.requires_grad
+    sum(o.sum() for o in out).backward()
+    assert len(calls) == 2  # forward, and again in backward
+    assert first.mlp.fc1.weight.grad is not None
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 32))
+    assert len(calls) == 3
 
 
 def test_default_init_follows_authors():

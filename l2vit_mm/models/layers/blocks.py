@@ -5,6 +5,7 @@ All blocks work on channels-last maps of shape (B, H, W, C): token-wise
 layers (norms, linear layers) need no reshaping and the depthwise
 convolutions see a channels-last tensor through a free ``permute``.
 """
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
 import torch
@@ -17,7 +18,8 @@ from .attention import LinearAttention, WindowAttention
 from .chunked_inference import (image_chunks, runs_in_chunks, token_chunks,
                                 tokens_per_chunk, window_row_chunks)
 from .depthwise_conv import depthwise_conv2d
-from .execution_mode import trains_eagerly, trains_eagerly_on_cpu
+from .execution_mode import (hooks_within, trains_eagerly,
+                             trains_eagerly_on_cpu)
 from .gelu_mlp import gelu_mlp
 from .residual import add_local_branch, add_prenorm_branch, add_residual
 
@@ -107,7 +109,7 @@ class ConvPosEnc(BaseModule):
         Out of place: the input of a block's first position encoding is
         the caller's (a previous block's output, which hooks may hold).
         """
-        return add_residual(x, self.proj(x))
+        return add_residual(x, self.proj(x), not hooks_within(self))
 
 
 class LocalConcentration(BaseModule):
@@ -184,11 +186,41 @@ class Mlp(BaseModule):
         With ``recompute_in_backward``, eager training goes through
         :func:`gelu_mlp` (the same result; GELU recomputed in backward
         instead of stored, and on the CPU chunks of tokens kept in
-        cache).
+        cache), unless hooks watch the layers (which it does not call).
         """
-        if self.recompute_in_backward and trains_eagerly(x, self.fc1.weight):
+        if (self.recompute_in_backward and trains_eagerly(x, self.fc1.weight)
+                and not hooks_within(self)):
             return gelu_mlp(x, self.fc1, self.fc2, self.act.approximate)
         return self.fc2(self.act(self.fc1(x)))
+
+
+@contextmanager
+def running_stats_kept(module: nn.Module):
+    """Restore, on exit, the running statistics of the BatchNorms in
+    ``module`` that normalize by batch statistics (training mode).
+
+    The recomputation of a checkpointed block in backward runs them a
+    second time; under this context their statistics stay those of the
+    forward pass, as without checkpointing.
+
+    Args:
+        module (nn.Module): The module whose BatchNorms to guard.
+    """
+    norms = [
+        m for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+        and m.track_running_stats
+    ]
+    saved = [[t.clone() for t in (m.running_mean, m.running_var,
+                                  m.num_batches_tracked)] for m in norms]
+    try:
+        yield
+    finally:  # also when checkpointing stops the recomputation early
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
 
 
 class _CheckpointedBlock(BaseModule):
@@ -203,19 +235,35 @@ class _CheckpointedBlock(BaseModule):
         super().__init__()
         self.with_cp = with_cp
 
-    def _body(self, x: torch.Tensor) -> torch.Tensor:
+    def _body(self, x: torch.Tensor, in_place: bool) -> torch.Tensor:
         raise NotImplementedError
 
-    def _add_mlp(self, x: torch.Tensor) -> torch.Tensor:
+    def _add_mlp(self, x: torch.Tensor, in_place: bool) -> torch.Tensor:
         """``x + drop_path(mlp(norm2(x)))``, the last step of every block."""
         return add_prenorm_branch(x, self.norm2, self.mlp, self.drop_path,
-                                  token_chunks, self.mlp.fc1.out_features)
+                                  token_chunks, self.mlp.fc1.out_features,
+                                  in_place)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Run the block on a channels-last map (B, H, W, C)."""
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._body, x, use_reentrant=False)
-        return self._body(x)
+        """Run the block on a channels-last map (B, H, W, C).
+
+        While hooks watch its layers (:func:`.execution_mode.hooks_within`)
+        the block writes no sum into a tensor that a layer returned and
+        runs no branch in chunks. With ``with_cp`` the body is recomputed
+        in backward whenever autograd records it (the block's parameters
+        or its input require gradients), BatchNorm statistics updated once.
+        """
+        in_place = not hooks_within(self)
+        if self.with_cp and torch.is_grad_enabled() and (
+                x.requires_grad
+                or any(p.requires_grad for p in self.parameters())):
+            return cp.checkpoint(
+                self._body,
+                x,
+                in_place,
+                use_reentrant=False,
+                context_fn=lambda: (nullcontext(), running_stats_kept(self)))
+        return self._body(x, in_place)
 
 
 class LWABlock(_CheckpointedBlock):
@@ -255,18 +303,19 @@ class LWABlock(_CheckpointedBlock):
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
                        recompute_in_backward)
 
-    def _body(self, x: torch.Tensor) -> torch.Tensor:
+    def _body(self, x: torch.Tensor, in_place: bool) -> torch.Tensor:
         x = self.cpe[0](x)
-        x = self._add_attention(x)
+        x = self._add_attention(x, in_place)
         x = self.cpe[1](x)
-        return self._add_mlp(x)
+        return self._add_mlp(x, in_place)
 
-    def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
+    def _add_attention(self, x: torch.Tensor,
+                       in_place: bool) -> torch.Tensor:
         """``x + drop_path(attn(norm1(x)))``; in CPU inference by chunks of
         whole rows of windows."""
         split = partial(window_row_chunks, window_size=self.attn.window_size)
         return add_prenorm_branch(x, self.norm1, self.attn, self.drop_path,
-                                  split, 3 * x.shape[-1])
+                                  split, 3 * x.shape[-1], in_place)
 
 
 class LGABlock(_CheckpointedBlock):
@@ -306,21 +355,23 @@ class LGABlock(_CheckpointedBlock):
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio),
                        recompute_in_backward)
 
-    def _body(self, x: torch.Tensor) -> torch.Tensor:
+    def _body(self, x: torch.Tensor, in_place: bool) -> torch.Tensor:
         x = self.cpe[0](x)
-        x = self._add_attention(x)
+        x = self._add_attention(x, in_place)
         x = add_local_branch(x, self.norm3, self.local_mp, self.drop_path,
-                             x.shape[-1])
-        return self._add_mlp(x)
+                             x.shape[-1], in_place)
+        return self._add_mlp(x, in_place)
 
-    def _add_attention(self, x: torch.Tensor) -> torch.Tensor:
+    def _add_attention(self, x: torch.Tensor,
+                       in_place: bool) -> torch.Tensor:
         """``x + drop_path(attn(norm1(x)))``; in CPU inference, images too
         large for one chunk attend in two passes over chunks of tokens."""
         B, H, W, C = x.shape
-        if H * W <= tokens_per_chunk(3 * C) or not runs_in_chunks(
-                x, self.attn, 3 * C):
+        if (not in_place or H * W <= tokens_per_chunk(3 * C)
+                or not runs_in_chunks(x, self.attn, 3 * C)):
             return add_prenorm_branch(x, self.norm1, self.attn,
-                                      self.drop_path, image_chunks, 3 * C)
+                                      self.drop_path, image_chunks, 3 * C,
+                                      in_place)
         for image in x.view(B, H * W, C):
             self.attn.add_in_chunks_(image, self.norm1,
                                      token_chunks(image, 3 * C))

@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
-from .execution_mode import trains_eagerly_on_cpu
+from .execution_mode import hooks_within, trains_eagerly_on_cpu
 from .padding import pad_to_multiple
 
 
@@ -36,13 +36,14 @@ class ConvPatchEmbed(BaseModule):
         or ``norm_eval``) they are folded into the convolutions: the same
         result (gradients included) without two passes over the largest
         maps of the network. Traced runs (FLOP counting, ONNX export) keep
-        the layers and the layout as they are.
+        the layers and the layout as they are, and so do hooks on the
+        layers (:func:`.execution_mode.hooks_within`) the folding.
         """
         conv1, bn1, act, conv2, bn2 = self.proj
         if torch.jit.is_tracing():
             return self.proj(x)
         x = x.contiguous(memory_format=torch.channels_last)
-        if bn1.training or bn2.training:
+        if bn1.training or bn2.training or hooks_within(self):
             return self.proj(x)
         x = act(fold_batch_norm(conv1, bn1, x))
         return fold_batch_norm(conv2, bn2, x)
@@ -102,7 +103,9 @@ class Downsample(BaseModule):
     the CPU runs the conv as what it is, one matmul of the 2x2 patches with
     the weight (:func:`patch_linear`): the same result, forward and
     backward of L2ViT-T's three at 8x224 in 39.7 ms instead of 44.2 ms
-    (51.7 ms with the weight in the default layout) on a 2-core Xeon.
+    (51.7 ms with the weight in the default layout) on a 2-core Xeon;
+    hooks on the layers (:func:`.execution_mode.hooks_within`) see the
+    convolution called instead.
 
     Args:
         in_channels (int): Number of input channels.
@@ -126,7 +129,8 @@ class Downsample(BaseModule):
             Tensor: A map of shape (B, ceil(H/2), ceil(W/2), out_channels).
         """
         x = self.norm(x)
-        if trains_eagerly_on_cpu(x, self.proj.weight):
+        if trains_eagerly_on_cpu(x, self.proj.weight) and not hooks_within(
+                self):
             return patch_linear(
                 pad_to_multiple(x, 2, channels_last=True), self.proj)
         x = self.proj(pad_to_multiple(x.permute(0, 3, 1, 2), 2))

@@ -8,6 +8,9 @@ eagerly; tracing (FLOP counting, ONNX export) and compiling
 (``torch.compile``/``torch.export``) see the plain whole-map operators.
 """
 import torch
+import torch.nn as nn
+from torch.nn.modules.module import (_global_forward_hooks,
+                                     _global_forward_pre_hooks)
 
 
 def eager_on_cpu(x: torch.Tensor) -> bool:
@@ -50,6 +53,35 @@ def trains_eagerly_on_cpu(x: torch.Tensor, weight: torch.Tensor) -> bool:
         ``weight``.
     """
     return x.device.type == 'cpu' and trains_eagerly(x, weight)
+
+
+def hooks_within(module: nn.Module) -> bool:
+    """Whether forward hooks may see the tensors of ``module``'s submodules.
+
+    A layer that writes into a tensor that one of its submodules returned,
+    runs a submodule chunk by chunk or computes it from its weights without
+    calling it takes its plain path instead while this is true: hooks (a
+    feature recorder, CAM, distillation) then see every submodule called
+    once, on the whole map, and its output unchanged.
+
+    Args:
+        module (nn.Module): The layer.
+
+    Returns:
+        bool: True when a forward hook or pre-hook is registered on a
+        submodule of ``module`` (at any depth) or on all modules.
+    """
+    if _global_forward_hooks or _global_forward_pre_hooks:
+        return True
+    stack = list(module._modules.values())
+    while stack:
+        child = stack.pop()
+        if child is None:
+            continue
+        if child._forward_hooks or child._forward_pre_hooks:
+            return True
+        stack.extend(child._modules.values())
+    return False
 
 
 def runs_eagerly() -> bool:

@@ -13,7 +13,9 @@ import torch.nn as nn
 from .chunked_inference import image_chunks, runs_in_chunks, tokens_per_chunk
 
 
-def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+def add_residual(shortcut: torch.Tensor,
+                 branch: torch.Tensor,
+                 in_place: bool = True) -> torch.Tensor:
     """Return ``shortcut + branch``, in ``branch``'s memory when possible.
 
     ``branch`` must be a fresh result that autograd does not keep for
@@ -30,11 +32,13 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     Args:
         shortcut (Tensor): The residual input (B, H, W, C).
         branch (Tensor): The branch output of the same shape.
+        in_place (bool): Whether ``branch`` may be written (False: a hook
+            may hold it). Defaults to True.
 
     Returns:
         Tensor: The sum, contiguous when ``branch`` is.
     """
-    if (branch.is_contiguous()
+    if (in_place and branch.is_contiguous()
             and not (branch.requires_grad and branch._base is not None)
             and torch.promote_types(branch.dtype,
                                     shortcut.dtype) == branch.dtype):
@@ -42,9 +46,13 @@ def add_residual(shortcut: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     return shortcut + branch
 
 
-def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
-                       drop_path: nn.Module, split: Callable,
-                       width: int) -> torch.Tensor:
+def add_prenorm_branch(x: torch.Tensor,
+                       norm: nn.Module,
+                       branch: nn.Module,
+                       drop_path: nn.Module,
+                       split: Callable,
+                       width: int,
+                       in_place: bool = True) -> torch.Tensor:
     """Return ``x + drop_path(branch(norm(x)))``.
 
     In eager CPU inference (see :func:`runs_in_chunks`) the branch runs on
@@ -62,19 +70,27 @@ def add_prenorm_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
             covering it without overlap.
         width (int): Elements per token of the branch's widest
             intermediate.
+        in_place (bool): Whether ``x`` and the branch's output may be
+            written and the branch run in chunks (False: hooks watch the
+            modules, see :func:`.execution_mode.hooks_within`). Defaults
+            to True.
 
     Returns:
         Tensor: The sum, of the shape of ``x``.
     """
-    if runs_in_chunks(x, branch, width):
+    if in_place and runs_in_chunks(x, branch, width):
         for chunk in split(x, width=width):
             chunk.add_(branch(norm(chunk)))
         return x
-    return add_residual(x, drop_path(branch(norm(x))))
+    return add_residual(x, drop_path(branch(norm(x))), in_place)
 
 
-def add_local_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
-                     drop_path: nn.Module, width: int) -> torch.Tensor:
+def add_local_branch(x: torch.Tensor,
+                     norm: nn.Module,
+                     branch: nn.Module,
+                     drop_path: nn.Module,
+                     width: int,
+                     in_place: bool = True) -> torch.Tensor:
     """Return ``x + drop_path(branch(norm(x)))`` for a convolutional branch.
 
     ``branch`` mixes each row of a map only with the ``branch.halo`` rows
@@ -94,15 +110,16 @@ def add_local_branch(x: torch.Tensor, norm: nn.Module, branch: nn.Module,
         drop_path (nn.Module): Drop path (or identity) on the branch.
         width (int): Elements per token of the branch's widest
             intermediate.
+        in_place (bool): See :func:`add_prenorm_branch`. Defaults to True.
 
     Returns:
         Tensor: The sum, of the shape of ``x``.
     """
     H, W = x.shape[1:3]
-    if H * W <= tokens_per_chunk(width) or not runs_in_chunks(
+    if not in_place or H * W <= tokens_per_chunk(width) or not runs_in_chunks(
             x, branch, width):
         return add_prenorm_branch(x, norm, branch, drop_path, image_chunks,
-                                  width)
+                                  width, in_place)
     halo = branch.halo
     rows = max(halo, tokens_per_chunk(width) // W)
     for image in x.split(1):
