@@ -137,3 +137,32 @@ def test_backward_sums_weight_gradients_in_place(monkeypatch):
     ops = [event.name for event in prof.events()]
     assert ops.count('aten::addmm_') == 2 * (10 // 2 - 1)
     assert 'aten::zeros_like' not in ops and 'aten::zeros' not in ops
+
+
+@pytest.mark.parametrize('frozen', ['fc1', 'fc2', 'both'])
+def test_no_gradient_of_frozen_weights_is_computed(monkeypatch, frozen):
+    """Frozen layers (fine-tuning part of a block): backward computes only
+    the gradients that autograd asks for, and those match."""
+    from l2vit_mm.models.layers import gelu_mlp as module
+    products = []
+    add_product = module._add_product
+    monkeypatch.setattr(
+        module, '_add_product',
+        lambda total, a, b, dtype: products.append(b.shape) or add_product(
+            total, a, b, dtype))
+    mlp = Mlp(8, 32)
+    layers = [mlp.fc1, mlp.fc2] if frozen == 'both' else [getattr(mlp, frozen)]
+    for layer in layers:
+        layer.requires_grad_(False)
+    x = torch.randn(10, 8, requires_grad=True)
+    grad = torch.randn(10, 8)
+    trainable = [x] + [p for p in mlp.parameters() if p.requires_grad]
+    out = gelu_mlp(x, mlp.fc1, mlp.fc2)
+    grads = torch.autograd.grad(out, trainable, grad)
+    expected = {'fc1': [(10, 32)], 'fc2': [(10, 8)], 'both': []}[frozen]
+    assert products == expected  # the trainable layer's weight only
+    ref_out = plain(mlp, x)
+    ref_grads = torch.autograd.grad(ref_out, trainable, grad)
+    torch.testing.assert_close(out, ref_out)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b)

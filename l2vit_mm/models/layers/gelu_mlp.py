@@ -46,26 +46,32 @@ class GeluMlpFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         x, w1, w2, hidden = ctx.saved_tensors
         approximate, step = ctx.approximate, ctx.step
+        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad[:5]
         grad_out = grad_out.to(x.dtype).contiguous()
         w1c, w2c = w1.to(x.dtype), w2.to(x.dtype)
-        grad_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        grad_x = torch.empty_like(x) if need_x else None
         grad_w1 = grad_w2 = grad_b1 = None
         # At least once: no tokens give zero weight gradients, as autograd.
         for s in range(0, max(1, x.shape[0]), step):
             pre, dout = hidden[s:s + step], grad_out[s:s + step]
-            grad_w2 = _add_product(grad_w2, dout.t(),
-                                   F.gelu(pre, approximate=approximate),
-                                   w2.dtype)
+            if need_w2:
+                grad_w2 = _add_product(grad_w2, dout.t(),
+                                       F.gelu(pre, approximate=approximate),
+                                       w2.dtype)
+            if not (need_x or need_w1 or need_b1):
+                continue
             grad_pre = torch.ops.aten.gelu_backward(
                 dout @ w2c, pre, approximate=approximate)
-            grad_w1 = _add_product(grad_w1, grad_pre.t(), x[s:s + step],
-                                   w1.dtype)
-            bias_part = grad_pre.sum(0, dtype=w1.dtype)
-            grad_b1 = bias_part if grad_b1 is None else grad_b1.add_(
-                bias_part)
-            if grad_x is not None:
+            if need_w1:
+                grad_w1 = _add_product(grad_w1, grad_pre.t(), x[s:s + step],
+                                       w1.dtype)
+            if need_b1:
+                bias_part = grad_pre.sum(0, dtype=w1.dtype)
+                grad_b1 = bias_part if grad_b1 is None else grad_b1.add_(
+                    bias_part)
+            if need_x:
                 torch.mm(grad_pre, w1c, out=grad_x[s:s + step])
-        grad_b2 = grad_out.sum(0, dtype=w2.dtype)
+        grad_b2 = grad_out.sum(0, dtype=w2.dtype) if need_b2 else None
         return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, None, None
 
 
