@@ -376,3 +376,43 @@ def test_recompute_in_backward_off_keeps_more_for_the_same_results():
         scale = grad_a[name].abs().max().item()
         torch.testing.assert_close(
             grad_a[name], grad_b[name], rtol=0, atol=1e-4 * scale, msg=name)
+
+
+def test_layer_wise_lr_decay_with_mmpretrain():
+    """mmpretrain's layer-decay constructor asks the backbone for each
+    parameter's depth: a block per layer, as for Swin."""
+    from mmpretrain.engine.optimizers import \
+        LearningRateDecayOptimWrapperConstructor
+    from mmpretrain.registry import MODELS
+    model = MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='L2ViT', arch=TINY_ARCH),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10,
+                      in_channels=128)))
+    constructor = LearningRateDecayOptimWrapperConstructor(
+        dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=1., weight_decay=0.05)),
+        dict(layer_decay_rate=0.5))
+    lrs = {
+        id(p): group['lr']
+        for group in constructor(model).optimizer.param_groups
+        for p in group['params']
+    }
+    backbone = model.backbone
+    # 8 blocks + stem + last: depths 0..9, lr 0.5 ** (9 - depth).
+    expected = {
+        backbone.downsample_layers[0].proj.proj[0].weight: 0.5**9,
+        backbone.stages[0][0].attn.qkv.weight: 0.5**8,
+        backbone.stages[0][1].local_mp.bn.weight: 0.5**7,
+        backbone.downsample_layers[1].proj.weight: 0.5**7,
+        backbone.stages[1][0].mlp.fc1.bias: 0.5**6,
+        backbone.stages[3][1].attn.temperature: 0.5,
+        backbone.norm3.weight: 1.,
+        model.head.fc.weight: 1.,
+    }
+    for param, lr in expected.items():
+        assert lrs[id(param)] == pytest.approx(lr)
+    assert len(lrs) == len(list(model.parameters()))

@@ -306,7 +306,8 @@ class L2ViT(BaseModule):
 
         Returns:
             tuple[Tensor]: One (B, C_i, ceil(H/s_i), ceil(W/s_i)) map per
-            entry of ``out_indices``, with strides s = 4, 8, 16, 32.
+            stage in ``out_indices`` (each stage once, in stage order),
+            with strides s = 4, 8, 16, 32.
         """
         if x.dim() != 4 or x.shape[1] != self.in_channels or min(
                 x.shape[2:]) < 1:
@@ -359,6 +360,35 @@ class L2ViT(BaseModule):
             module.eval()
         for param in chain(*(m.parameters() for m in frozen)):
             param.requires_grad = False
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """The layer-wise depth of a parameter, for mmpretrain's layer-wise
+        learning-rate decay (``LearningRateDecayOptimWrapperConstructor``).
+
+        As for mmpretrain's Swin Transformer, every block is a layer: the
+        stem is depth 0, block ``j`` of stage ``i`` depth
+        ``sum(depths[:i]) + j + 1``, the downsampling layer before stage
+        ``i`` the depth of the block before it, and the output norms and
+        everything outside the backbone (the head) the last depth.
+
+        Args:
+            param_name (str): The name of the parameter.
+            prefix (str): The prefix of the backbone's parameters in
+                ``param_name``. Defaults to ''.
+
+        Returns:
+            tuple[int, int]: The layer depth and the number of layers.
+        """
+        num_layers = sum(self.depths) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        parts = param_name[len(prefix):].split('.')
+        if parts[0] == 'downsample_layers':
+            return sum(self.depths[:int(parts[1])]), num_layers
+        if parts[0] == 'stages':
+            stage, block = int(parts[1]), int(parts[2])
+            return sum(self.depths[:stage]) + block + 1, num_layers
+        return num_layers - 1, num_layers
 
     def train(self, mode=True):
         """Set train/eval mode, keeping frozen parts and BatchNorms in eval.
