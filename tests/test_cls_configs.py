@@ -165,3 +165,45 @@ def test_imagenet_folder_layout_loads(tmp_path):
         sample = dataset[7]
         assert sample['data_samples'].gt_label.tolist() == [7]
         assert tuple(sample['inputs'].shape) == (3, 224, 224)
+
+
+def test_layer_wise_lr_decay_on_the_fine_tuning_config():
+    """The README's layer-decay options on a recipe: mmpretrain's
+    constructor asks L2ViT for each parameter's depth (a block per layer,
+    as for Swin) and keeps the recipe's weight-decay rules."""
+    from mmengine.optim import build_optim_wrapper
+    from tests.test_backbone import TINY_ARCH
+    cfg = load('l2vit-base_in21k-pre_8xb64-acc2_in1k.py')
+    constructor = 'LearningRateDecayOptimWrapperConstructor'
+    cfg.merge_from_dict({
+        'optim_wrapper.constructor': constructor,
+        'optim_wrapper.paramwise_cfg.layer_decay_rate': 0.5,
+        'model.backbone.arch': dict(_delete_=True, **TINY_ARCH),
+        'model.head.in_channels': 128,
+    })
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model)
+    groups = {
+        id(p): group
+        for group in build_optim_wrapper(model, cfg.optim_wrapper)
+        .optimizer.param_groups for p in group['params']
+    }
+    assert len(groups) == len(list(model.parameters()))
+    backbone, lr = model.backbone, cfg.optim_wrapper.optimizer.lr
+    # 8 blocks + stem + last: depths 0..9, lr scaled by 0.5 ** (9 - depth).
+    expected = {
+        backbone.downsample_layers[0].proj.proj[0].weight: 0.5**9,
+        backbone.stages[0][0].attn.qkv.weight: 0.5**8,
+        backbone.stages[0][1].local_mp.bn.weight: 0.5**7,
+        backbone.downsample_layers[1].proj.weight: 0.5**7,
+        backbone.stages[1][0].mlp.fc1.bias: 0.5**6,
+        backbone.stages[3][1].attn.temperature: 0.5,
+        backbone.norm3.weight: 1.,
+        model.head.fc.weight: 1.,
+    }
+    for param, scale in expected.items():
+        assert groups[id(param)]['lr'] == pytest.approx(lr * scale)
+    decay = cfg.optim_wrapper.optimizer.weight_decay
+    assert groups[id(backbone.stages[3][1].attn.temperature)][
+        'weight_decay'] == decay
+    assert groups[id(backbone.stages[1][0].mlp.fc1.bias)]['weight_decay'] == 0
