@@ -158,6 +158,18 @@ def test_bad_input_shape(shape):
         small()(torch.randn(*shape))
 
 
+def test_one_tiny_image_in_training_names_the_batchnorm_limit():
+    model = small().train()
+    with pytest.raises(ValueError, match=r'L2ViT: BatchNorm in training '
+                       r'mode .* input \(1, 3, 32, 20\) gives a 1x1 map'):
+        model(torch.randn(1, 3, 32, 20))
+    model(torch.randn(1, 3, 33, 20))
+    model(torch.randn(2, 3, 32, 20))
+    small(norm_eval=True).train()(torch.randn(1, 3, 32, 20))
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 3, 32, 20))
+
+
 def test_empty_batch_gives_empty_maps():
     """A batch of no images (a data loader's last, a sampler's empty
     share) gives empty maps in training and inference alike."""

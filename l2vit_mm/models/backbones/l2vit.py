@@ -102,7 +102,10 @@ class L2ViT(BaseModule):
         ``forward`` takes and returns NCHW tensors. Inputs of any size work:
         the stem pads to a multiple of 4, downsampling layers pad odd sizes
         and window attention pads to a multiple of the window, all with
-        zeros on the right and bottom, as the authors' implementation.
+        zeros on the right and bottom, as the authors' implementation. In
+        training, BatchNorm needs more than one value per channel: a batch
+        of one image needs H or W above 32 (the last stage's map is
+        ``ceil(H/32) x ceil(W/32)``), unless ``norm_eval``.
     """
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'],
@@ -314,6 +317,15 @@ class L2ViT(BaseModule):
             raise ValueError(
                 f'L2ViT expects input of shape (N, {self.in_channels}, H, W)'
                 f' with H, W >= 1, got {tuple(x.shape)}')
+        if self.training and x.shape[0] * -(-x.shape[2] // 32) * -(
+                -x.shape[3] // 32) == 1 and any(
+                    m.training for m in self.stages[-1].modules()
+                    if isinstance(m, _BatchNorm)):
+            raise ValueError(
+                'L2ViT: BatchNorm in training mode needs more than one value '
+                f'per channel, but input {tuple(x.shape)} gives a 1x1 map at '
+                'the last stage: train on more images or larger ones, or '
+                'with norm_eval=True')
         if self.compile_options is not None and runs_eagerly():
             return self._compiled_features()(x)
         return self._features(x)
