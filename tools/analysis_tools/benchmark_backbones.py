@@ -3,16 +3,19 @@
 
 Measures, for every model and input setting, the latency of a forward pass
 (``torch.no_grad``, eval mode) and of a train step (forward + backward of
-the mean of all outputs, train mode; no optimizer), as min and median over
-``--repeat`` runs after ``--warmup`` runs, and the peak memory of each. Runs
-of different models are interleaved (model order rotated every repeat), so
-that load from other processes spreads over all of them alike: compare
-ratios taken in one run, not absolute times of different runs. The table
-gives each time ratio twice, of the min times and paired (the median of
-the ratios of runs of the same repeat).
+the sum of the outputs' means, train mode; no optimizer), as min and median
+over ``--repeat`` runs after ``--warmup`` runs, and the peak memory of each.
+Runs of different models are interleaved (model order rotated every
+repeat), so that load from other processes spreads over all of them alike:
+compare ratios taken in one run, not absolute times of different runs. The
+table gives each time ratio twice, of the min times and paired (the median
+of the ratios of runs of the same repeat).
 
 Peak memory is the largest amount of memory allocated at any moment of the
-step above what was allocated when it started (weights, input): on CUDA from
+step above what was allocated when it started (weights, input, and for a
+train step the previous step's gradients, which it frees first and
+allocates again in backward: its peak is net of the gradients' own memory,
+for every model alike): on CUDA from
 ``torch.cuda.max_memory_allocated``; on CPU from the allocation and free
 events of every tensor that the PyTorch profiler records with
 ``profile_memory=True`` (all allocations through PyTorch's CPU allocator,

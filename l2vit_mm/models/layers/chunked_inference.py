@@ -70,7 +70,8 @@ def token_chunks(x: torch.Tensor, width: int) -> List[torch.Tensor]:
     """Split a map into chunks of whole tokens.
 
     Args:
-        x (Tensor): A contiguous channels-last map (B, H, W, C).
+        x (Tensor): A contiguous channels-last map (B, H, W, C), or one
+            image's tokens (N, C).
         width (int): Elements per token of the widest intermediate.
 
     Returns:
