@@ -124,6 +124,8 @@ def test_drop_path_is_random_per_sample_in_training_only():
      'not divisible'),
     (dict(embed_dims=[16, 32], depths=[2, 0], num_heads=[1, 2]),
      'positive ints'),
+    (dict(embed_dims=[16, 32], depths=[2, True], num_heads=[1, 2]),
+     'positive ints'),
 ])
 def test_bad_arch(arch, match):
     with pytest.raises(ValueError, match=match):
@@ -251,6 +253,16 @@ def test_frozen_stages(frozen_stages):
 def test_bad_arguments_name_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         L2ViT(TINY_ARCH, **kwargs)
+
+
+@pytest.mark.parametrize('name', ['with_cp', 'norm_eval',
+                                  'recompute_in_backward'])
+@pytest.mark.parametrize('value', ['False', 0, None])
+def test_flags_must_be_bools(name, value):
+    with pytest.raises(TypeError,
+                       match=f'L2ViT: {name} must be True or False, got '
+                       f'{value!r}'):
+        L2ViT(TINY_ARCH, **{name: value})
 
 
 @pytest.mark.parametrize('out_indices',

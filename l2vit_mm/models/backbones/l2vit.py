@@ -41,6 +41,19 @@ def _check_number(name, value, types, minimum=None, maximum=None,
                          f'{" and ".join(bounds)}, got {value!r}')
 
 
+def _check_flag(name, value):
+    """Raise a TypeError naming ``name`` unless ``value`` is a bool (a
+    string such as ``'False'`` would read as true).
+
+    Args:
+        name (str): The argument's name, for the message.
+        value: The value to check.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f'L2ViT: {name} must be True or False, got '
+                        f'{value!r}')
+
+
 class L2ViT(BaseModule):
     """L2ViT backbone: local window and linear global attention.
 
@@ -156,6 +169,9 @@ class L2ViT(BaseModule):
                       open_minimum=True)
         _check_number('drop_path_rate', drop_path_rate, (int, float),
                       minimum=0, maximum=1)
+        for name, flag in (('with_cp', with_cp), ('norm_eval', norm_eval),
+                           ('recompute_in_backward', recompute_in_backward)):
+            _check_flag(name, flag)
         self.arch_settings = self.parse_arch(arch)
         self.embed_dims = self.arch_settings['embed_dims']
         self.depths = self.arch_settings['depths']
@@ -232,7 +248,9 @@ class L2ViT(BaseModule):
         for key in cls.arch_keys:
             value = arch[key]
             if (not isinstance(value, Sequence) or len(value) == 0
-                    or not all(isinstance(v, int) and v > 0 for v in value)):
+                    or not all(
+                        isinstance(v, int) and not isinstance(v, bool)
+                        and v > 0 for v in value)):
                 raise ValueError(
                     f'arch[{key!r}] must be a non-empty list of positive '
                     f'ints, got {value!r}')
