@@ -253,8 +253,8 @@ def test_failed_step_names_model_input_and_mode(tmp_path):
             str(out_json)
         ])
     assert str(error.value).startswith(
-        'error: l2vit-t at 1x3x32x32, train step: Expected more than 1 '
-        'value per channel when training')
+        'error: l2vit-t at 1x3x32x32, train step: L2ViT: BatchNorm in '
+        'training mode needs more than one value per channel')
     assert str(error.value).endswith('(nothing written)')
     assert not out_json.exists()
 
