@@ -36,8 +36,8 @@ class ConvPatchEmbed(BaseModule):
         or ``norm_eval``) they are folded into the convolutions: the same
         result (gradients included) without two passes over the largest
         maps of the network. Traced runs (FLOP counting, ONNX export) keep
-        the layers and the layout as they are, and so do hooks on the
-        layers (:func:`.execution_mode.hooks_within`) the folding.
+        the layers and the layout as they are; hooks on the layers
+        (:func:`.execution_mode.hooks_within`) turn the folding off.
         """
         conv1, bn1, act, conv2, bn2 = self.proj
         if torch.jit.is_tracing():
