@@ -94,3 +94,51 @@ def test_weight_gradient_reads_the_images_in_place():
               if e.name in ('aten::clone', 'aten::copy_')]
     assert [1, 8, 10, 12] not in copied
     assert conv.weight.grad.abs().sum() > 0
+
+
+def takes_nchw_path(conv, x):
+    """Whether ``conv`` ran on an NCHW copy: its result, seen as
+    (B, C, H, W), is then NCHW-contiguous."""
+    out = conv(x)
+    return out.permute(0, 3, 1, 2).is_contiguous(), out
+
+
+def test_nchw_path_in_float32_training_on_listed_devices(monkeypatch):
+    """On the devices of ``NCHW_TRAINING_DEVICES`` (CUDA; the CPU here
+    stands in) float32 training runs kernels of 5x5 and more on NCHW
+    copies: the same result and gradients, weight gradients in the
+    parameter's strides."""
+    monkeypatch.setattr(blocks, 'NCHW_TRAINING_DEVICES', ('cpu', ))
+    conv = ChannelsLastDepthwiseConv(8, 7)
+    x = torch.randn(2, 9, 11, 8, requires_grad=True)
+    grad = torch.randn(2, 9, 11, 8)
+    nchw, out = takes_nchw_path(conv, x)
+    assert nchw
+    grads = torch.autograd.grad(
+        out, (x, conv.weight, conv.bias), grad, retain_graph=True)
+    ref = nn.Conv2d.forward(conv, x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    ref_grads = torch.autograd.grad(ref, (x, conv.weight, conv.bias), grad)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-5)
+    out.backward(grad)
+    assert conv.weight.grad.stride() == conv.weight.stride()
+
+
+def test_nchw_path_only_in_float32_training_of_large_kernels(monkeypatch):
+    monkeypatch.setattr(blocks, 'NCHW_TRAINING_DEVICES', ('cpu', ))
+    x = torch.randn(2, 9, 11, 8)
+    conv7, conv3 = ChannelsLastDepthwiseConv(8, 7), \
+        ChannelsLastDepthwiseConv(8, 3)
+    assert takes_nchw_path(conv7, x)[0]
+    assert not takes_nchw_path(conv3, x)[0]
+    with torch.no_grad():
+        assert not takes_nchw_path(conv7, x)[0]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not takes_nchw_path(conv7, x)[0]
+    assert not takes_nchw_path(conv7.double(), x.double())[0]
+
+
+def test_no_nchw_path_on_the_cpu_by_default():
+    conv = ChannelsLastDepthwiseConv(8, 7)
+    assert not takes_nchw_path(conv, torch.randn(2, 9, 11, 8))[0]
