@@ -5,6 +5,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from l2vit_mm import L2ViT
 from l2vit_mm.models.layers import LGABlock, LWABlock
+from tests.test_depthwise_conv import conv_on_nchw
 from tests.test_linear_attention import kept_storages
 
 TINY_ARCH = dict(embed_dims=[16, 32, 64, 128], depths=[2, 2, 2, 2],
@@ -297,6 +298,37 @@ def test_with_cp_same_outputs_and_grads():
     buffers = dict(cp_model.named_buffers())
     for name, buffer in ref.named_buffers():
         torch.testing.assert_close(buffers[name], buffer, msg=name)
+
+
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_nchw_depthwise_training_same_outputs_and_grads(monkeypatch, with_cp):
+    """A train step with the 7x7 depthwise convolutions on NCHW copies
+    (float32 training on CUDA; the CPU stands in) gives the default path's
+    outputs and gradients, the weight gradients in their parameters'
+    strides (DistributedDataParallel's buckets)."""
+    from l2vit_mm.models.layers import blocks
+    torch.manual_seed(0)
+    ref = small(out_indices=(0, 1, 2, 3), with_cp=with_cp)
+    x = torch.randn(2, 3, 45, 61)
+    runs = []
+    for devices in (blocks.NCHW_TRAINING_DEVICES, ('cpu', )):
+        monkeypatch.setattr(blocks, 'NCHW_TRAINING_DEVICES', devices)
+        ref.zero_grad(set_to_none=True)
+        out = ref(x)
+        sum(o.square().mean() for o in out).backward()
+        runs.append((out, {n: p.grad for n, p in ref.named_parameters()}))
+    (out_a, grad_a), (out_b, grad_b) = runs
+    for a, b in zip(out_a, out_b):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    for name, param in ref.named_parameters():
+        torch.testing.assert_close(grad_a[name], grad_b[name], atol=1e-5,
+                                   rtol=1e-4, msg=name)
+        assert grad_b[name].stride() == param.stride(), name
+    lcm_convs = [m.local_mp.conv1 for m in ref.modules()
+                 if isinstance(m, LGABlock)]
+    assert lcm_convs and all(
+        conv_on_nchw(conv, torch.randn(1, 5, 5, conv.in_channels))[0]
+        for conv in lcm_convs)
 
 
 def test_with_cp_recomputes_blocks_whose_input_needs_no_gradient():

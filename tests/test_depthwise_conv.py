@@ -96,9 +96,10 @@ def test_weight_gradient_reads_the_images_in_place():
     assert conv.weight.grad.abs().sum() > 0
 
 
-def takes_nchw_path(conv, x):
-    """Whether ``conv`` ran on an NCHW copy: its result, seen as
-    (B, C, H, W), is then NCHW-contiguous."""
+def conv_on_nchw(conv, x):
+    """Run ``conv`` on ``x``; returns whether it ran on an NCHW copy (its
+    result, seen as (B, C, H, W), is then NCHW-contiguous) and the result.
+    """
     out = conv(x)
     return out.permute(0, 3, 1, 2).is_contiguous(), out
 
@@ -112,7 +113,7 @@ def test_nchw_path_in_float32_training_on_listed_devices(monkeypatch):
     conv = ChannelsLastDepthwiseConv(8, 7)
     x = torch.randn(2, 9, 11, 8, requires_grad=True)
     grad = torch.randn(2, 9, 11, 8)
-    nchw, out = takes_nchw_path(conv, x)
+    nchw, out = conv_on_nchw(conv, x)
     assert nchw
     grads = torch.autograd.grad(
         out, (x, conv.weight, conv.bias), grad, retain_graph=True)
@@ -126,19 +127,24 @@ def test_nchw_path_in_float32_training_on_listed_devices(monkeypatch):
 
 
 def test_nchw_path_only_in_float32_training_of_large_kernels(monkeypatch):
+    """Not for 3x3 kernels, in inference, under autocast, in float64 or
+    for a weight in another memory order than the module's own."""
     monkeypatch.setattr(blocks, 'NCHW_TRAINING_DEVICES', ('cpu', ))
     x = torch.randn(2, 9, 11, 8)
     conv7, conv3 = ChannelsLastDepthwiseConv(8, 7), \
         ChannelsLastDepthwiseConv(8, 3)
-    assert takes_nchw_path(conv7, x)[0]
-    assert not takes_nchw_path(conv3, x)[0]
+    assert conv_on_nchw(conv7, x)[0]
+    assert not conv_on_nchw(conv3, x)[0]
     with torch.no_grad():
-        assert not takes_nchw_path(conv7, x)[0]
+        assert not conv_on_nchw(conv7, x)[0]
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        assert not takes_nchw_path(conv7, x)[0]
-    assert not takes_nchw_path(conv7.double(), x.double())[0]
+        assert not conv_on_nchw(conv7, x)[0]
+    assert not conv_on_nchw(ChannelsLastDepthwiseConv(8, 7).double(),
+                            x.double())[0]
+    conv7.weight = nn.Parameter(conv7.weight.detach().transpose(2, 3))
+    assert not conv_on_nchw(conv7, x)[0]
 
 
 def test_no_nchw_path_on_the_cpu_by_default():
     conv = ChannelsLastDepthwiseConv(8, 7)
-    assert not takes_nchw_path(conv, torch.randn(2, 9, 11, 8))[0]
+    assert not conv_on_nchw(conv, torch.randn(2, 9, 11, 8))[0]

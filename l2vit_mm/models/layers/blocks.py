@@ -25,8 +25,9 @@ from .residual import add_local_branch, add_prenorm_branch, add_residual
 
 
 #: Device types on which float32 training (no autocast) runs the depthwise
-#: convolutions of 5x5 and more on NCHW maps: on an H200 (cuDNN 9.19) that
-#: took an L2ViT-T train step at 64x224 from 102.5 to 90.6 ms.
+#: convolutions of 5x5 and more on NCHW maps (measured on CUDA: see
+#: docs/benchmark.md, "fp32 training: the 7x7 depthwise convolutions on
+#: NCHW maps").
 NCHW_TRAINING_DEVICES = ('cuda', )
 
 
@@ -49,10 +50,9 @@ class ChannelsLastDepthwiseConv(nn.Conv2d):
     CPU :func:`depthwise_conv2d` (its weight gradient is faster; for 3x3
     PyTorch's own is faster); in float32 without autocast on a device of
     :data:`NCHW_TRAINING_DEVICES` the convolution runs on an NCHW copy of
-    the map (cuDNN on an H200, a stage-1 7x7 convolution of L2ViT-T at
-    batch 64, forward and backward: 5.57 ms channels-last against 2.93 ms
-    NCHW in float32, but 0.90 against 3.07 ms under bf16 autocast, and
-    the forward alone 0.50 against 0.73 ms in float32).
+    the map (cuDNN's float32 forward + backward of 7x7 kernels is faster
+    so; its channels-last kernels are faster under autocast, in
+    inference and for 3x3 kernels).
 
     Args:
         embed_dims (int): Number of channels.
@@ -86,7 +86,8 @@ class ChannelsLastDepthwiseConv(nn.Conv2d):
         if self.kernel_size[0] >= 5 and trains_eagerly(x, self.weight):
             if (x.device.type in NCHW_TRAINING_DEVICES
                     and x.dtype == torch.float32
-                    and autocast_dtype(x.device.type) is None):
+                    and autocast_dtype(x.device.type) is None
+                    and self.weight.is_contiguous()):
                 return _nhwc(self._conv_nchw(x))
             if x.device.type == 'cpu':
                 return _nhwc(depthwise_conv2d(x, self))
@@ -94,8 +95,8 @@ class ChannelsLastDepthwiseConv(nn.Conv2d):
 
     def _conv_nchw(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution of an NCHW-contiguous copy of ``x`` (B, C, H, W)
-        with the weight viewed in the default layout, so that the backend
-        runs NCHW kernels; returns an NCHW map."""
+        with the (dense) weight viewed in the default strides, so that the
+        backend runs NCHW kernels; returns an NCHW map."""
         k = self.kernel_size[0]
         weight = self.weight.as_strided(self.weight.shape,
                                         (k * k, k * k, k, 1))
