@@ -4,7 +4,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from l2vit_mm import L2ViT
-from l2vit_mm.models.layers import LGABlock, LWABlock
+from l2vit_mm.models.layers import LGABlock, LWABlock, blocks
 from tests.test_depthwise_conv import conv_on_nchw
 from tests.test_linear_attention import kept_storages
 
@@ -306,7 +306,6 @@ def test_nchw_depthwise_training_same_outputs_and_grads(monkeypatch, with_cp):
     (float32 training on CUDA; the CPU stands in) gives the default path's
     outputs and gradients, the weight gradients in their parameters'
     strides (DistributedDataParallel's buckets)."""
-    from l2vit_mm.models.layers import blocks
     torch.manual_seed(0)
     ref = small(out_indices=(0, 1, 2, 3), with_cp=with_cp)
     x = torch.randn(2, 3, 45, 61)
